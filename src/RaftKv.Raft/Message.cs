@@ -24,7 +24,9 @@ public enum MessageType : byte
 
     /// <summary>
     /// Raft thesis 5.3. Carries only <see cref="Message.Snapshot"/> metadata: the transport streams the snapshot
-    /// bytes in checksummed chunks and steps this message into the follower once the whole snapshot is staged.
+    /// bytes in checksummed chunks and steps this message into the follower once the whole snapshot is staged. The
+    /// transport sends the sender's latest snapshot, which may be newer than the one named when the message was
+    /// queued, and sets <see cref="Message.Snapshot"/> to the metadata of the bytes it actually sent.
     /// </summary>
     InstallSnapshot = 9,
 

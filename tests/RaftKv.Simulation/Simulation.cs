@@ -1,0 +1,386 @@
+using RaftKv.Raft;
+
+namespace RaftKv.Simulation;
+
+/// <summary>
+/// A deterministic whole-cluster simulation: virtual time, a seeded lossy network, crashes that lose unsynced
+/// writes, partitions, and a client that keeps proposing. A safety phase runs under faults; then the cluster is
+/// healed and must elect a leader and commit every command the client submitted (liveness phase). Checkers in
+/// <see cref="ClusterChecker"/> run after every event. The same seed always replays the same run.
+/// </summary>
+public sealed class Simulation
+{
+    private readonly SimulationOptions _options;
+    private readonly DeterministicRandom _random;
+    private readonly PriorityQueue<SimEvent, (long, long)> _events = new();
+    private readonly SimulatedNode[] _nodes;
+    private readonly ClusterChecker _checker = new();
+    private readonly ClusterConfiguration _configuration;
+    private readonly HashSet<(ulong From, ulong To)> _blockedLinks = [];
+    private readonly SortedDictionary<ulong, long> _clientCommands = []; // command id -> last attempt time
+    private readonly Func<ulong, ISimulatedStorage> _storageFactory;
+    private long _sequence;
+    private long _eventCount;
+    private ulong _nextCommandId = 1;
+    private ulong _leaderGuess = 1;
+    private bool _faultsOn = true;
+
+    public Simulation(SimulationOptions options, Func<ulong, ClusterConfiguration, DeterministicRandom, ISimulatedStorage>? storageFactory = null)
+    {
+        _options = options;
+        _random = new DeterministicRandom(options.Seed);
+        _configuration = new ClusterConfiguration(Enumerable.Range(1, options.NodeCount).Select(i => (ulong)i));
+        storageFactory ??= (_, configuration, _) => new MemorySimulatedStorage(configuration);
+        _storageFactory = id => storageFactory(id, _configuration, new DeterministicRandom(options.Seed ^ (id << 40)));
+        _nodes = [.. _configuration.Voters.Select(id => new SimulatedNode(id, _storageFactory(id)))];
+    }
+
+    public long NowMs { get; private set; }
+
+    /// <summary>When set, receives a human-readable line for every message, crash, restart and role change.</summary>
+    public Action<string>? Trace { get; set; }
+
+    public ClusterChecker Checker => _checker;
+
+    internal IReadOnlyList<SimulatedNode> Nodes => _nodes;
+
+    /// <summary>Starts every node and the client; <see cref="Run"/> does this itself.</summary>
+    public void Start()
+    {
+        foreach (SimulatedNode node in _nodes) StartNode(node);
+        Schedule(_options.ProposalIntervalMs, new ClientTick());
+    }
+
+    /// <summary>The node that is leader of the highest term among live nodes, if any.</summary>
+    public ulong? CurrentLeader() =>
+        _nodes.Where(n => n.IsUp && n.Raft!.Role == RaftRole.Leader).OrderByDescending(n => n.Raft!.Term).FirstOrDefault()?.Id;
+
+    public void Crash(ulong nodeId) => _nodes[(int)nodeId - 1].Crash();
+
+    public SimulationResult Run()
+    {
+        Start();
+        if (_options.MeanPartitionIntervalMs > 0) Schedule(Exponential(_options.MeanPartitionIntervalMs), new PartitionChange());
+        if (_options.MeanCrashIntervalMs > 0) Schedule(Exponential(_options.MeanCrashIntervalMs), new CrashSomeNode());
+
+        RunUntil(_options.SafetyPhaseMs, () => false);
+        Heal();
+        long deadline = NowMs + _options.LivenessDeadlineMs;
+        bool live = RunUntil(deadline, AllCommandsAppliedEverywhere);
+        if (!live)
+        {
+            _checker.Violation($"liveness: after healing, {_clientCommands.Count(c => !AppliedEverywhere(c.Key))} of {_clientCommands.Count} commands " +
+                               $"were not applied on every node within {_options.LivenessDeadlineMs}ms; " +
+                               string.Join(", ", _nodes.Select(n => n.Describe())));
+        }
+        CheckFinalState();
+        return new SimulationResult(_options.Seed, _options, [.. _checker.Violations], NowMs, _checker.Elections,
+            _checker.MaxCommitted, _clientCommands.Count, _eventCount);
+    }
+
+    /// <summary>Runs events until <paramref name="untilMs"/> or until <paramref name="done"/> holds; true if it held.</summary>
+    public bool RunUntil(long untilMs, Func<bool> done)
+    {
+        while (_events.Count > 0 && _checker.Violations.Count == 0)
+        {
+            if (done()) return true;
+            _events.TryPeek(out _, out (long Time, long) key);
+            if (key.Time > untilMs) break;
+            SimEvent next = _events.Dequeue();
+            NowMs = key.Time;
+            _checker.NowMs = NowMs;
+            _eventCount++;
+            Handle(next);
+        }
+        NowMs = Math.Max(NowMs, untilMs);
+        return done();
+    }
+
+    private void Handle(SimEvent simEvent)
+    {
+        switch (simEvent)
+        {
+            case NodeTick tick when _nodes[tick.Index].IsCurrent(tick.Incarnation):
+                Guard(_nodes[tick.Index], node => node.Raft!.Tick());
+                Schedule(_options.TickIntervalMs, tick);
+                break;
+            case Delivery delivery:
+                Deliver(delivery);
+                break;
+            case PersistDone done when _nodes[done.Index].IsCurrent(done.Incarnation):
+                Guard(_nodes[done.Index], node => Complete(node, done.Ready));
+                break;
+            case ClientTick:
+                ClientStep();
+                Schedule(_options.ProposalIntervalMs, simEvent);
+                break;
+            case PartitionChange when _faultsOn:
+                ChangePartition();
+                Schedule(Exponential(_options.MeanPartitionIntervalMs), simEvent);
+                break;
+            case CrashSomeNode when _faultsOn:
+                CrashRandomNode();
+                Schedule(Exponential(_options.MeanCrashIntervalMs), simEvent);
+                break;
+            case RestartNode restart when !_nodes[restart.Index].IsUp:
+                StartNode(_nodes[restart.Index]);
+                break;
+        }
+    }
+
+    // ---- nodes and the Ready loop ------------------------------------------------------------------------------
+
+    private void StartNode(SimulatedNode node)
+    {
+        (PersistentState state, byte[]? snapshotData) = node.Storage.Load();
+        node.Start(state, snapshotData, NodeOptions(node.Id));
+        Trace?.Invoke($"{NowMs,6}ms start node {node.Id}: {state.HardState} snapshot={state.Snapshot} entries={state.Entries.Count}");
+        _checker.OnRestart(node.Id, state.HardState);
+        int phase = _random.Next(1, _options.TickIntervalMs + 1);
+        Schedule(phase, new NodeTick(node.Index, node.Incarnation));
+        Drive(node);
+    }
+
+    private RaftOptions NodeOptions(ulong id) => new()
+    {
+        NodeId = id,
+        ElectionTimeoutTicks = _options.ElectionTimeoutTicks,
+        HeartbeatIntervalTicks = _options.HeartbeatIntervalTicks,
+        RandomSeed = _random.NextUInt64(),
+        MaxAppendBytes = _options.MaxAppendBytes,
+        MaxInflightMessages = _options.MaxInflightMessages,
+        InjectedBug = (InjectedBug)_options.Bug,
+    };
+
+    /// <summary>Runs <paramref name="action"/> on a live node, then its Ready loop and the checkers.</summary>
+    private void Guard(SimulatedNode node, Action<SimulatedNode> action)
+    {
+        try
+        {
+            action(node);
+            Drive(node);
+        }
+        catch (RaftInvariantException e)
+        {
+            _checker.Violation($"node {node.Id} broke an invariant: {e.Message}");
+        }
+    }
+
+    /// <summary>The driver half of the Ready contract, with fsync taking simulated time.</summary>
+    private void Drive(SimulatedNode node)
+    {
+        RaftNode raft = node.Raft!;
+        _checker.AfterEvent(node.Id, raft);
+        if (node.Outstanding is not null || !raft.HasReady()) return;
+
+        Ready ready = raft.GetReady();
+        node.Outstanding = ready;
+        if (ready.SoftState is { } soft) Trace?.Invoke($"{NowMs,6}ms node {node.Id} is {soft.Role} of term {soft.Term} (leader {soft.Leader})");
+        if (ready.Snapshot is { } installing) Trace?.Invoke($"{NowMs,6}ms node {node.Id} installs {installing}");
+        foreach (Message message in ready.Messages) SendMessage(node, message);
+        byte[]? snapshotData = ready.Snapshot is { } snapshot ? node.TakeStagedSnapshot(snapshot.Index) : null;
+        if (ready.Snapshot is not null && snapshotData is null)
+        {
+            _checker.Violation($"node {node.Id} installs snapshot {ready.Snapshot} that was never received");
+            return;
+        }
+        node.Storage.Write(ready, snapshotData);
+        bool mustPersist = ready.HardState is not null || ready.Entries.Count > 0 || ready.Snapshot is not null;
+        if (mustPersist)
+        {
+            Schedule(_random.Next(0, _options.MaxFsyncDelayMs + 1), new PersistDone(node.Index, node.Incarnation, ready));
+        }
+        else
+        {
+            Complete(node, ready);
+        }
+    }
+
+    private void Complete(SimulatedNode node, Ready ready)
+    {
+        RaftNode raft = node.Raft!;
+        node.Storage.Sync();
+        if (ready.HardState is { } hardState) _checker.OnDurableHardState(node.Id, hardState);
+        _checker.OnEntriesPersisted(node.Id, ready.Entries);
+        if (ready.Snapshot is { } snapshot)
+        {
+            node.StateMachine!.Restore(snapshot.Index, new MemoryStream(node.Storage.LatestSnapshot!.Value.Data));
+        }
+        foreach (Message message in ready.MessagesAfterPersist) SendMessage(node, message);
+        foreach (LogEntry entry in ready.CommittedEntries)
+        {
+            node.StateMachine!.Apply(entry);
+            _checker.OnApplied(node.Id, entry);
+        }
+        node.Outstanding = null;
+        raft.Advance(ready);
+        MaybeSnapshot(node);
+        Drive(node);
+    }
+
+    private void MaybeSnapshot(SimulatedNode node)
+    {
+        RaftNode raft = node.Raft!;
+        if (_options.SnapshotEveryEntries == 0) return;
+        ulong applied = node.StateMachine!.AppliedIndex;
+        if (applied < raft.Log.SnapshotIndex + (ulong)_options.SnapshotEveryEntries) return;
+        using var image = node.StateMachine.TakeSnapshot();
+        using var bytes = new MemoryStream();
+        image.WriteTo(bytes);
+        SnapshotMetadata metadata = raft.DescribeSnapshot(applied);
+        node.Storage.SaveSnapshot(metadata, bytes.ToArray());
+        raft.CompactLog(metadata);
+        Trace?.Invoke($"{NowMs,6}ms node {node.Id} compacted to {metadata}");
+    }
+
+    // ---- network -----------------------------------------------------------------------------------------------
+
+    private void SendMessage(SimulatedNode from, Message message)
+    {
+        byte[]? snapshotData = null;
+        if (message.Type == MessageType.InstallSnapshot)
+        {
+            // The transport streams the latest snapshot file beside the message, which may be newer than the one
+            // the message named when it was queued; the metadata travels with the bytes it describes.
+            var latest = from.Storage.LatestSnapshot;
+            if (latest is null || latest.Value.Metadata.Index < message.Snapshot!.Index)
+            {
+                _checker.Violation($"node {from.Id} sends snapshot {message.Snapshot} it does not hold");
+                return;
+            }
+            snapshotData = latest.Value.Data;
+            message = message with { Snapshot = latest.Value.Metadata };
+        }
+        int copies = _faultsOn && _random.Chance(_options.DuplicateRate) ? 2 : 1;
+        for (int i = 0; i < copies; i++)
+        {
+            if (_faultsOn && _random.Chance(_options.DropRate)) continue;
+            Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new Delivery(message, snapshotData));
+        }
+    }
+
+    private void Deliver(Delivery delivery)
+    {
+        Message message = delivery.Message;
+        SimulatedNode target = _nodes[(int)message.To - 1];
+        if (!target.IsUp || _blockedLinks.Contains((message.From, message.To))) return;
+        if (delivery.SnapshotData is not null) target.StageSnapshot(message.Snapshot!.Index, delivery.SnapshotData);
+        Trace?.Invoke($"{NowMs,6}ms deliver {message}");
+        Guard(target, node => node.Raft!.Step(message));
+    }
+
+    // ---- faults ------------------------------------------------------------------------------------------------
+
+    private void ChangePartition()
+    {
+        _blockedLinks.Clear();
+        int kind = _random.Next(0, 4);
+        var ids = _nodes.Select(n => n.Id).ToArray();
+        switch (kind)
+        {
+            case 0: // heal
+                break;
+            case 1: // symmetric split into two groups
+                var side = ids.ToDictionary(id => id, _ => _random.Chance(0.5));
+                foreach (ulong a in ids) foreach (ulong b in ids) if (side[a] != side[b]) _blockedLinks.Add((a, b));
+                break;
+            case 2: // asymmetric: some directed links fail
+                foreach (ulong a in ids) foreach (ulong b in ids) if (a != b && _random.Chance(0.3)) _blockedLinks.Add((a, b));
+                break;
+            case 3: // isolate the leader (or any node if there is none)
+                ulong isolated = _nodes.FirstOrDefault(n => n.IsUp && n.Raft!.Role == RaftRole.Leader)?.Id ?? ids[_random.Next(0, ids.Length)];
+                foreach (ulong other in ids) if (other != isolated) { _blockedLinks.Add((isolated, other)); _blockedLinks.Add((other, isolated)); }
+                break;
+        }
+    }
+
+    private void CrashRandomNode()
+    {
+        SimulatedNode[] up = [.. _nodes.Where(n => n.IsUp)];
+        if (up.Length == 0) return;
+        SimulatedNode victim = _random.Chance(0.5) && up.FirstOrDefault(n => n.Raft!.Role == RaftRole.Leader) is { } leader
+            ? leader
+            : up[_random.Next(0, up.Length)];
+        Trace?.Invoke($"{NowMs,6}ms crash node {victim.Id}");
+        victim.Crash();
+        Schedule(_random.Next(1, _options.MaxDowntimeMs + 1), new RestartNode(victim.Index));
+    }
+
+    private void Heal()
+    {
+        _faultsOn = false;
+        _blockedLinks.Clear();
+        foreach (SimulatedNode node in _nodes.Where(n => !n.IsUp)) StartNode(node);
+    }
+
+    // ---- client ------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The client submits new commands until it has sent its quota, and re-submits any command it has not seen
+    /// applied after a while: an accepted proposal may be lost when its leader fails, as Raft allows.
+    /// </summary>
+    private void ClientStep()
+    {
+        SimulatedNode? target = _nodes[(int)_leaderGuess - 1];
+        if (!target.IsUp || target.Raft!.Role != RaftRole.Leader)
+        {
+            target = _nodes.FirstOrDefault(n => n.IsUp && n.Raft!.Role == RaftRole.Leader);
+            if (target is null) return;
+            _leaderGuess = target.Id;
+        }
+        long retryAfterMs = 20L * _options.ElectionTimeoutTicks * _options.TickIntervalMs;
+        foreach (ulong id in _clientCommands.Keys.ToArray())
+        {
+            if (NowMs - _clientCommands[id] >= retryAfterMs && !AppliedAnywhere(id))
+            {
+                Propose(target, id);
+            }
+        }
+        if (_faultsOn && _clientCommands.Count < _options.MaxCommands)
+        {
+            Propose(target, _nextCommandId++);
+        }
+    }
+
+    private void Propose(SimulatedNode target, ulong id)
+    {
+        _clientCommands[id] = NowMs;
+        Guard(target, node => node.Raft!.Propose(SimulatedStateMachine.EncodeCommand(id)));
+    }
+
+    private bool AppliedAnywhere(ulong id) => _nodes.Any(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
+
+    private bool AppliedEverywhere(ulong id) => _nodes.All(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
+
+    private bool AllCommandsAppliedEverywhere() =>
+        _nodes.Any(n => n.IsUp && n.Raft!.Role == RaftRole.Leader) && _clientCommands.Keys.All(AppliedEverywhere);
+
+    private void CheckFinalState()
+    {
+        var live = _nodes.Where(n => n.IsUp).Select(n => (n.Id, n.Raft!)).ToList();
+        _checker.CheckLogMatching(live);
+        if (_checker.Violations.Count > 0) return;
+        // Let followers catch up with the final commit index, then every replica must hold the same state.
+        RunUntil(NowMs + 5_000, () => _nodes.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
+        var states = _nodes.Select(n => (n.StateMachine!.AppliedIndex, n.StateMachine.StateHash)).Distinct().ToArray();
+        if (states.Length != 1)
+        {
+            _checker.Violation("final state differs across nodes: " + string.Join(", ", _nodes.Select(n => $"{n.Id}:{n.StateMachine!.AppliedIndex}/{n.StateMachine.StateHash:x}")));
+        }
+    }
+
+    // ---- event queue -------------------------------------------------------------------------------------------
+
+    private void Schedule(long delayMs, SimEvent simEvent) => _events.Enqueue(simEvent, (NowMs + delayMs, _sequence++));
+
+    private long Exponential(int meanMs) => 1 + (long)(-Math.Log(1 - _random.NextDouble()) * meanMs);
+
+    private abstract record SimEvent;
+    private sealed record NodeTick(int Index, int Incarnation) : SimEvent;
+    private sealed record Delivery(Message Message, byte[]? SnapshotData) : SimEvent;
+    private sealed record PersistDone(int Index, int Incarnation, Ready Ready) : SimEvent;
+    private sealed record ClientTick : SimEvent;
+    private sealed record PartitionChange : SimEvent;
+    private sealed record CrashSomeNode : SimEvent;
+    private sealed record RestartNode(int Index) : SimEvent;
+}

@@ -1,0 +1,81 @@
+using RaftKv.Raft;
+
+namespace RaftKv.Simulation;
+
+/// <summary>A bug the simulator can switch on in every node, to prove its checkers catch it.</summary>
+public enum SimulatedBug
+{
+    None = 0,
+    VoteWithoutUpToDateCheck = 1,
+    CommitOldTermEntriesByCount = 2,
+}
+
+/// <summary>
+/// One simulated run: cluster shape, fault rates and phase lengths, all in simulated milliseconds. Every value is
+/// derived from <see cref="Seed"/> by <see cref="Swarm"/> so that a seed alone replays a run.
+/// </summary>
+public sealed record SimulationOptions
+{
+    public ulong Seed { get; init; } = 1;
+    public int NodeCount { get; init; } = 3;
+    public int TickIntervalMs { get; init; } = 10;
+    public int ElectionTimeoutTicks { get; init; } = 10;
+    public int HeartbeatIntervalTicks { get; init; } = 2;
+    public int MaxAppendBytes { get; init; } = 4096;
+    public int MaxInflightMessages { get; init; } = 16;
+
+    public int MinLatencyMs { get; init; } = 1;
+    public int MaxLatencyMs { get; init; } = 10;
+    public double DropRate { get; init; }
+    public double DuplicateRate { get; init; }
+    public int MaxFsyncDelayMs { get; init; } = 2;
+
+    /// <summary>Mean time between partition changes during the safety phase (0: never).</summary>
+    public int MeanPartitionIntervalMs { get; init; }
+
+    /// <summary>Mean time between crashes during the safety phase (0: never).</summary>
+    public int MeanCrashIntervalMs { get; init; }
+    public int MaxDowntimeMs { get; init; } = 1000;
+
+    /// <summary>Take a snapshot and compact after this many applied entries (0: never).</summary>
+    public int SnapshotEveryEntries { get; init; }
+
+    public int ProposalIntervalMs { get; init; } = 20;
+    public int MaxCommands { get; init; } = 200;
+    public int SafetyPhaseMs { get; init; } = 5_000;
+    public int LivenessDeadlineMs { get; init; } = 30_000;
+
+    /// <summary>Storage under each node: an in-memory log, or the real WAL over a fault-injecting file system.</summary>
+    public SimulatedStorageKind Storage { get; init; } = SimulatedStorageKind.Memory;
+
+    public SimulatedBug Bug { get; init; }
+
+    /// <summary>Swarm testing: each seed draws its own cluster size and fault mix, so faults combine in many ways.</summary>
+    public static SimulationOptions Swarm(ulong seed, SimulatedBug bug = SimulatedBug.None, SimulatedStorageKind storage = SimulatedStorageKind.Memory)
+    {
+        var random = new DeterministicRandom(seed * 0x2545F4914F6CDD1DUL + 7);
+        return new SimulationOptions
+        {
+            Seed = seed,
+            NodeCount = random.Chance(0.5) ? 3 : 5,
+            MaxLatencyMs = random.Next(1, 40),
+            DropRate = random.Chance(0.3) ? 0 : random.NextDouble() * 0.2,
+            DuplicateRate = random.Chance(0.5) ? 0 : random.NextDouble() * 0.1,
+            MaxFsyncDelayMs = random.Next(0, 6),
+            MeanPartitionIntervalMs = random.Chance(0.2) ? 0 : random.Next(200, 2000),
+            MeanCrashIntervalMs = random.Chance(0.2) ? 0 : random.Next(300, 3000),
+            MaxDowntimeMs = random.Next(50, 2000),
+            SnapshotEveryEntries = random.Chance(0.3) ? 0 : random.Next(10, 100),
+            ProposalIntervalMs = random.Next(2, 40),
+            MaxInflightMessages = random.Next(1, 32),
+            MaxAppendBytes = random.Next(64, 8192),
+            Storage = storage,
+            Bug = bug,
+        };
+    }
+
+    public override string ToString() =>
+        $"nodes={NodeCount} latency={MinLatencyMs}-{MaxLatencyMs}ms drop={DropRate:F2} dup={DuplicateRate:F2} " +
+        $"partitionEvery={MeanPartitionIntervalMs}ms crashEvery={MeanCrashIntervalMs}ms snapshotEvery={SnapshotEveryEntries} " +
+        $"storage={Storage} bug={Bug}";
+}
