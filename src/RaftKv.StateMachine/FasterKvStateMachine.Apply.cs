@@ -87,7 +87,8 @@ public sealed partial class FasterKvStateMachine
                 return new KvReply
                 {
                     Status = KvStatus.CasFailed, Version = currentVersion,
-                    Value = current is null ? null : current.AsMemory(FasterStore.VersionBytes),
+                    // The cast matters: a bare null would convert to an empty Memory through byte[], reading as "empty value".
+                    Value = current is null ? (ReadOnlyMemory<byte>?)null : current.AsMemory(FasterStore.VersionBytes),
                 };
 
             default:

@@ -108,7 +108,7 @@ public sealed record KvReply
         reply = new KvReply
         {
             Status = (KvStatus)status, SessionId = session, Version = new KeyVersion(create, mod),
-            Value = hasValue == 1 ? value : null,
+            Value = hasValue == 1 ? value : (ReadOnlyMemory<byte>?)null,
         };
         return true;
     }
