@@ -44,7 +44,7 @@ internal sealed class FasterStore
             },
             new CheckpointSettings { CheckpointDir = checkpointDirectory, RemoveOutdated = true });
         HasCheckpoint = Directory.Exists(Path.Combine(checkpointDirectory, "cpr-checkpoints")) &&
-            Directory.EnumerateFiles(Path.Combine(checkpointDirectory, "cpr-checkpoints"), "info.dat", SearchOption.AllDirectories).Any();
+            Directory.EnumerateFiles(Path.Combine(checkpointDirectory, "cpr-checkpoints"), "info.dat*", SearchOption.AllDirectories).Any();
     }
 
     public FasterKV<SpanByte, SpanByte> Kv { get; }
