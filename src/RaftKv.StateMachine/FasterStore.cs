@@ -1,0 +1,200 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using FASTER.core;
+
+namespace RaftKv.StateMachine;
+
+using KvSession = ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>;
+
+/// <summary>
+/// One FASTER instance in its own directory (hybrid log + checkpoints), shared by the apply thread, reader threads and
+/// snapshot writers through leases. A store is replaced wholesale by <see cref="FasterKvStateMachine.Restore"/>; the
+/// old one is disposed (and its directory deleted, if retired) only when its last lease is released.
+/// </summary>
+/// <remarks>
+/// Records: key = the user key; value = [createIndex u64][modIndex u64][user value], little-endian.
+/// Invariant: only the apply thread's session writes; every other session only reads.
+/// </remarks>
+internal sealed class FasterStore
+{
+    public const int VersionBytes = 16;
+
+    private readonly IDevice _device;
+    private readonly ConcurrentBag<KvSession> _readers = [];
+    private readonly string _directory;
+    private int _leases = 1;
+    private volatile bool _deleteDirectoryOnDispose;
+
+    private FasterStore(string directory, StateMachineOptions options)
+    {
+        _directory = directory;
+        string checkpointDirectory = Path.Combine(directory, "checkpoints");
+        Directory.CreateDirectory(checkpointDirectory);
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "hlog", "hlog"), preallocateFile: false, deleteOnClose: false,
+            capacity: Devices.CAPACITY_UNSPECIFIED, recoverDevice: true);
+        Kv = new FasterKV<SpanByte, SpanByte>(
+            options.IndexBuckets,
+            new LogSettings
+            {
+                LogDevice = _device,
+                PageSizeBits = Log2(options.LogPageSizeBytes),
+                MemorySizeBits = Log2(options.LogMemorySizeBytes),
+                SegmentSizeBits = Log2(options.LogSegmentSizeBytes),
+            },
+            new CheckpointSettings { CheckpointDir = checkpointDirectory, RemoveOutdated = true });
+        HasCheckpoint = Directory.Exists(Path.Combine(checkpointDirectory, "cpr-checkpoints")) &&
+            Directory.EnumerateFiles(Path.Combine(checkpointDirectory, "cpr-checkpoints"), "info.dat*", SearchOption.AllDirectories).Any();
+    }
+
+    public FasterKV<SpanByte, SpanByte> Kv { get; }
+
+    /// <summary>True when the directory held a completed checkpoint when the store was opened.</summary>
+    public bool HasCheckpoint { get; }
+
+    public string Directory_ => _directory;
+
+    /// <summary>Opens (without recovering) the store in <paramref name="directory"/>.</summary>
+    public static FasterStore Create(string directory, StateMachineOptions options) => new(directory, options);
+
+    public KvSession NewSession() => Kv.For(new SpanByteFunctions<Empty>(MemoryPool<byte>.Shared)).NewSession<SpanByteFunctions<Empty>>();
+
+    public bool TryAcquire()
+    {
+        while (true)
+        {
+            int leases = Volatile.Read(ref _leases);
+            if (leases == 0) return false;
+            if (Interlocked.CompareExchange(ref _leases, leases + 1, leases) == leases) return true;
+        }
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0) DisposeCore();
+    }
+
+    /// <summary>Drops the owner's lease; with <paramref name="deleteDirectory"/>, the files go once the last lease is gone.</summary>
+    public void Retire(bool deleteDirectory)
+    {
+        _deleteDirectoryOnDispose = deleteDirectory;
+        Release();
+    }
+
+    public KvSession RentReader() => _readers.TryTake(out var session) ? session : NewSession();
+
+    public void ReturnReader(KvSession session) => _readers.Add(session);
+
+    private void DisposeCore()
+    {
+        while (_readers.TryTake(out var session)) session.Dispose();
+        Kv.Dispose();
+        _device.Dispose();
+        if (_deleteDirectoryOnDispose)
+        {
+            try { Directory.Delete(_directory, recursive: true); }
+            catch (IOException) { } // A leftover directory is removed again by the next Open.
+        }
+    }
+
+    /// <summary>Reads the record of <paramref name="key"/>: versions then value. Waits for disk I/O if the record is not in memory.</summary>
+    public static byte[]? Read(KvSession session, ReadOnlySpan<byte> key, long serialNo)
+    {
+        SpanByte input = default;
+        SpanByteAndMemory output = default;
+        var status = session.Read(key, ref input, ref output, Empty.Default, serialNo);
+        if (status.IsPending)
+        {
+            session.CompletePendingWithOutputs(out var completed, wait: true);
+            using (completed)
+            {
+                Invariant(completed.Next(), "a pending read completed without an output");
+                status = completed.Current.Status;
+                output = completed.Current.Output;
+            }
+        }
+        return TakeOutput(status, ref output);
+    }
+
+    /// <summary>Reads the record stored at a log address (used by snapshots, which know where each live record is).</summary>
+    public static byte[]? ReadAtAddress(KvSession session, long address)
+    {
+        SpanByte input = default;
+        SpanByteAndMemory output = default;
+        var readOptions = ReadOptionsAt(address);
+        var status = session.ReadAtAddress(ref input, ref output, ref readOptions, Empty.Default, 0);
+        if (status.IsPending)
+        {
+            session.CompletePendingWithOutputs(out var completed, wait: true);
+            using (completed)
+            {
+                Invariant(completed.Next(), "a pending read completed without an output");
+                status = completed.Current.Status;
+                output = completed.Current.Output;
+            }
+        }
+        return TakeOutput(status, ref output);
+    }
+
+    // FASTER 2.6.5 gives ReadOptions.StartAddress a non-public setter, yet ReadAtAddress reads the address from it.
+    // Setting it through reflection on a boxed copy is the least fragile way in; the type initializer fails fast if
+    // a FASTER upgrade removes the property.
+    private static readonly System.Reflection.PropertyInfo StartAddressProperty =
+        typeof(ReadOptions).GetProperty(nameof(ReadOptions.StartAddress)) ?? throw new MissingMemberException("ReadOptions.StartAddress");
+
+    private static ReadOptions ReadOptionsAt(long address)
+    {
+        object boxed = new ReadOptions();
+        StartAddressProperty.SetValue(boxed, address);
+        return (ReadOptions)boxed;
+    }
+
+    private static byte[]? TakeOutput(Status status, ref SpanByteAndMemory output)
+    {
+        try
+        {
+            if (!status.Found) return null;
+            return output.IsSpanByte
+                ? output.SpanByte.AsReadOnlySpan().ToArray()
+                : output.Memory.Memory.Span[..output.Length].ToArray();
+        }
+        finally
+        {
+            output.Memory?.Dispose();
+        }
+    }
+
+    public static void Upsert(KvSession session, ReadOnlySpan<byte> key, ulong createIndex, ulong modIndex, ReadOnlySpan<byte> value, long serialNo)
+    {
+        int length = VersionBytes + value.Length;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(rented, createIndex);
+            BinaryPrimitives.WriteUInt64LittleEndian(rented.AsSpan(8), modIndex);
+            value.CopyTo(rented.AsSpan(VersionBytes));
+            var status = session.Upsert(key, rented.AsSpan(0, length), Empty.Default, serialNo);
+            if (status.IsPending) session.CompletePending(wait: true);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    public static void Delete(KvSession session, ReadOnlySpan<byte> key, long serialNo)
+    {
+        var status = session.Delete(key, Empty.Default, serialNo);
+        if (status.IsPending) session.CompletePending(wait: true);
+    }
+
+    public static KeyVersion ParseVersion(ReadOnlySpan<byte> record) =>
+        new(BinaryPrimitives.ReadUInt64LittleEndian(record), BinaryPrimitives.ReadUInt64LittleEndian(record[8..]));
+
+    private static int Log2(long powerOfTwo) => System.Numerics.BitOperations.Log2((ulong)powerOfTwo);
+
+    private static void Invariant(bool condition, string message)
+    {
+        if (!condition) throw new InvalidOperationException(message);
+    }
+}
