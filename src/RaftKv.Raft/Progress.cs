@@ -74,10 +74,13 @@ internal sealed class Progress(ulong next, int maxInflightMessages)
     }
 
     /// <summary>Optimistically advances Next past entries just sent (Replicate state pipelining).</summary>
-    public void SentEntries(ulong lastIndex)
+    public void SentEntries(ulong lastIndex, int entryCount)
     {
         if (State == ProgressState.Replicate)
         {
+            // Empty appends (commit updates, liveness probes) take no window slot: their acknowledgement may not
+            // advance Match, so it would never free one.
+            if (entryCount == 0) return;
             Next = lastIndex + 1;
             _inflight.Enqueue(lastIndex);
         }

@@ -145,7 +145,7 @@ public sealed partial class RaftNode
             Entries = entries,
             Commit = _log.Committed,
         });
-        progress.SentEntries(entries.Count > 0 ? entries[^1].Index : previousIndex);
+        progress.SentEntries(entries.Count > 0 ? entries[^1].Index : previousIndex, entries.Count);
         return entries.Count > 0 && progress.State == ProgressState.Replicate;
     }
 

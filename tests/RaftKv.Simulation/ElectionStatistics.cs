@@ -21,7 +21,7 @@ public sealed record ElectionStatistics(int Trials, int NodeCount, int ElectionT
         var failovers = new List<double>();
         for (int trial = 1; trial <= trials; trial++)
         {
-            var simulation = new Simulation(options with { Seed = (ulong)trial });
+            var simulation = new ClusterSimulation(options with { Seed = (ulong)trial });
             simulation.Start();
             bool elected = simulation.RunUntil(20L * electionTimeoutMs, () => simulation.CurrentLeader() is not null);
             if (!elected) continue;

@@ -29,7 +29,7 @@ object gate = new();
 Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
 {
     SimulationOptions options = SimulationOptions.Swarm((ulong)seed, arguments.Bug, arguments.Storage);
-    var simulation = new Simulation(options);
+    var simulation = new ClusterSimulation(options);
     if (arguments.FirstSeed == arguments.LastSeed && Environment.GetEnvironmentVariable("RAFTKV_SIM_TRACE") == "1") simulation.Trace = Console.WriteLine;
     SimulationResult result = simulation.Run();
     lock (gate)

@@ -8,7 +8,7 @@ namespace RaftKv.Simulation;
 /// healed and must elect a leader and commit every command the client submitted (liveness phase). Checkers in
 /// <see cref="ClusterChecker"/> run after every event. The same seed always replays the same run.
 /// </summary>
-public sealed class Simulation
+public sealed class ClusterSimulation
 {
     private readonly SimulationOptions _options;
     private readonly DeterministicRandom _random;
@@ -25,7 +25,7 @@ public sealed class Simulation
     private ulong _leaderGuess = 1;
     private bool _faultsOn = true;
 
-    public Simulation(SimulationOptions options, Func<ulong, ClusterConfiguration, DeterministicRandom, ISimulatedStorage>? storageFactory = null)
+    public ClusterSimulation(SimulationOptions options, Func<ulong, ClusterConfiguration, DeterministicRandom, ISimulatedStorage>? storageFactory = null)
     {
         _options = options;
         _random = new DeterministicRandom(options.Seed);
