@@ -34,7 +34,7 @@ internal sealed class GrpcServerCallHandler
         {
             GrpcServerLog.UnsupportedContentType(_logger, method.FullName, request.ContentType);
             response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
-            WriteStatus(response, StatusCode.Internal, $"Content-Type '{request.ContentType}' is not supported; use '{GrpcProtocol.ContentType}'.");
+            WriteTrailersOnly(response, StatusCode.Internal, $"Content-Type '{request.ContentType}' is not supported; use '{GrpcProtocol.ContentType}'.");
             return;
         }
 
@@ -42,7 +42,7 @@ internal sealed class GrpcServerCallHandler
         response.ContentType = GrpcProtocol.ContentType;
         if (!HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
         {
-            WriteStatus(response, StatusCode.Internal, $"gRPC requires HTTP/2; the request used {request.Protocol}.");
+            WriteTrailersOnly(response, StatusCode.Internal, $"gRPC requires HTTP/2; the request used {request.Protocol}.");
             return;
         }
 
@@ -50,7 +50,7 @@ internal sealed class GrpcServerCallHandler
         if (!string.IsNullOrEmpty(encoding) && !string.Equals(encoding, GrpcProtocol.IdentityEncoding, StringComparison.Ordinal))
         {
             response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.IdentityEncoding;
-            WriteStatus(response, StatusCode.Unimplemented, $"Message encoding '{encoding}' is not supported; only '{GrpcProtocol.IdentityEncoding}' is.");
+            WriteTrailersOnly(response, StatusCode.Unimplemented, $"Message encoding '{encoding}' is not supported; only '{GrpcProtocol.IdentityEncoding}' is.");
             return;
         }
 
@@ -68,7 +68,7 @@ internal sealed class GrpcServerCallHandler
 
         if (!TryGetTimeout(request, out TimeSpan? timeout))
         {
-            WriteStatus(response, StatusCode.Internal, $"Invalid {GrpcProtocol.TimeoutHeader} header '{request.Headers[GrpcProtocol.TimeoutHeader]}'.");
+            WriteTrailersOnly(response, StatusCode.Internal, $"Invalid {GrpcProtocol.TimeoutHeader} header '{request.Headers[GrpcProtocol.TimeoutHeader]}'.");
             return;
         }
 
@@ -80,11 +80,12 @@ internal sealed class GrpcServerCallHandler
         DateTimeOffset? deadline = timeout is { } d && d <= MaxTimerDelay ? _options.TimeProvider.GetUtcNow() + d : null;
         var context = new ServerCallContext(httpContext, method.FullName, deadline, callSource.Token);
 
+        var state = new ServerCallState(httpContext, context, _options);
         StatusCode status;
         string detail;
         try
         {
-            await method.InvokeAsync(new ServerCallState(httpContext, context, _options)).ConfigureAwait(false);
+            await method.InvokeAsync(state).ConfigureAwait(false);
             (status, detail) = (StatusCode.OK, string.Empty);
         }
         catch (Exception) when (deadlineSource?.IsCancellationRequested == true && !httpContext.RequestAborted.IsCancellationRequested)
@@ -116,7 +117,7 @@ internal sealed class GrpcServerCallHandler
 
         if (!httpContext.RequestAborted.IsCancellationRequested)
         {
-            WriteStatus(response, status, detail);
+            WriteStatus(response, status, detail, trailersOnly: !state.MessageWritten && !response.HasStarted);
         }
     }
 
@@ -132,7 +133,7 @@ internal sealed class GrpcServerCallHandler
         GrpcServerLog.Unimplemented(logger, httpContext.Request.Path);
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = GrpcProtocol.ContentType;
-        WriteStatus(response, StatusCode.Unimplemented, $"Method {httpContext.Request.Path} is unimplemented.");
+        WriteTrailersOnly(response, StatusCode.Unimplemented, $"Method {httpContext.Request.Path} is unimplemented.");
         return Task.CompletedTask;
     }
 
@@ -154,10 +155,13 @@ internal sealed class GrpcServerCallHandler
         return true;
     }
 
-    private static void WriteStatus(HttpResponse response, StatusCode status, string detail)
+    private static void WriteTrailersOnly(HttpResponse response, StatusCode status, string detail)
+        => WriteStatus(response, status, detail, trailersOnly: true);
+
+    private static void WriteStatus(HttpResponse response, StatusCode status, string detail, bool trailersOnly)
     {
         string statusText = ((int)status).ToString(CultureInfo.InvariantCulture);
-        if (!response.HasStarted)
+        if (trailersOnly)
         {
             // Trailers-only: HEADERS carrying the status, then END_STREAM with no DATA.
             response.Headers[GrpcProtocol.StatusHeader] = statusText;

@@ -6,7 +6,20 @@ using Microsoft.AspNetCore.Http;
 namespace RaftKv.Grpc.Server;
 
 /// <summary>The untyped per-call state the pipeline hands to a typed handler runner.</summary>
-internal sealed record ServerCallState(HttpContext HttpContext, ServerCallContext Context, GrpcServerOptions Options);
+internal sealed class ServerCallState(HttpContext httpContext, ServerCallContext context, GrpcServerOptions options)
+{
+    public HttpContext HttpContext { get; } = httpContext;
+
+    public ServerCallContext Context { get; } = context;
+
+    public GrpcServerOptions Options { get; } = options;
+
+    /// <summary>
+    /// True once a response message has been buffered, even if not yet flushed; from then on
+    /// the status must go in trailers, never in a trailers-only response.
+    /// </summary>
+    public bool MessageWritten { get; set; }
+}
 
 /// <summary>
 /// Reads typed requests from the HTTP/2 request body and writes typed responses to the
@@ -85,6 +98,7 @@ internal sealed class ServerCall<TRequest, TResponse> : IGrpcStreamWriter<TRespo
     {
         ArgumentNullException.ThrowIfNull(message);
         GrpcFraming.WriteMessage(ResponseBody, message, _state.Options.MaxSendMessageSizeBytes);
+        _state.MessageWritten = true;
     }
 
     private async Task<TRequest> ReadSingleRequestAsync()
