@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -38,11 +39,26 @@ public sealed class GrpcTestServer : IAsyncDisposable
 
     public int Port => Address.Port;
 
-    public static async Task<GrpcTestServer> StartAsync(GrpcServerOptions? options = null, CancellationToken cancellationToken = default)
+    /// <summary>Starts on h2c, or on TLS with ALPN when <paramref name="tlsCertificate"/> is given.</summary>
+    public static async Task<GrpcTestServer> StartAsync(
+        GrpcServerOptions? options = null,
+        X509Certificate2? tlsCertificate = null,
+        CancellationToken cancellationToken = default)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseGrpcCleartext()));
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (tlsCertificate is null)
+            {
+                listen.UseGrpcCleartext();
+            }
+            else
+            {
+                listen.UseGrpcTls(tlsCertificate);
+            }
+        }));
         WebApplication app = builder.Build();
 
         var echo = new EchoService();
