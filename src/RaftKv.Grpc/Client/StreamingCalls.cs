@@ -101,8 +101,11 @@ internal sealed class ClientStreamWriter<TRequest, TResponse> : IClientStreamWri
             PipeWriter writer = await GetWriterAsync(cancellationToken).ConfigureAwait(false);
             // Size is checked before any byte is buffered, so an oversized message leaves the stream intact.
             GrpcFraming.WriteMessage(writer, message, _call.Channel.Options.MaxSendMessageSizeBytes);
-            await writer.FlushAsync(LinkedToken(cancellationToken, out CancellationTokenSource? linked)).ConfigureAwait(false);
-            linked?.Dispose();
+            CancellationToken token = LinkedToken(cancellationToken, out CancellationTokenSource? linked);
+            using (linked)
+            {
+                await writer.FlushAsync(token).ConfigureAwait(false);
+            }
         }
         catch (RpcException exception) when (exception.StatusCode == StatusCode.ResourceExhausted)
         {
@@ -152,8 +155,13 @@ internal sealed class ClientStreamWriter<TRequest, TResponse> : IClientStreamWri
     {
         if (_writer is null)
         {
-            Stream stream = await _call.RequestStreamTask.WaitAsync(LinkedToken(cancellationToken, out CancellationTokenSource? linked)).ConfigureAwait(false);
-            linked?.Dispose();
+            CancellationToken token = LinkedToken(cancellationToken, out CancellationTokenSource? linked);
+            Stream stream;
+            using (linked)
+            {
+                stream = await _call.RequestStreamTask.WaitAsync(token).ConfigureAwait(false);
+            }
+
             _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
         }
 
