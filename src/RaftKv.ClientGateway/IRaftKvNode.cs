@@ -1,0 +1,47 @@
+using RaftKv.Raft;
+using RaftKv.StateMachine;
+
+namespace RaftKv.ClientGateway;
+
+/// <summary>
+/// What the client gateway needs from the local silo: propose commands, obtain linearizable read points, read the
+/// applied state, and know who leads. The silo implements it over its Raft driver loop; tests may fake it.
+/// </summary>
+public interface IRaftKvNode
+{
+    ulong NodeId { get; }
+
+    /// <summary>A snapshot of the local Raft state (role, term, leader, commit/applied index, members).</summary>
+    RaftStatus Status { get; }
+
+    /// <summary>The applied key-value state. Read it only after <see cref="ReadIndexAsync"/> for linearizable reads.</summary>
+    FasterKvStateMachine StateMachine { get; }
+
+    /// <summary>
+    /// Proposes an encoded <see cref="KvCommand"/> and completes with the state machine's encoded
+    /// <see cref="KvReply"/> once the entry is committed and applied locally.
+    /// Throws <see cref="NotLeaderException"/> when this node is not the leader, and
+    /// <see cref="UnavailableException"/> when the entry was lost to a leader change (retry with the same sequence
+    /// number: the session table makes that safe) or the node is shutting down.
+    /// </summary>
+    Task<ReadOnlyMemory<byte>> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Raft thesis 6.4: completes once the local state machine has applied at least a read index confirmed by a
+    /// quorum heartbeat round (asking the leader if this node is a follower). Throws
+    /// <see cref="UnavailableException"/> if leadership cannot be confirmed: never returns for a stale read.
+    /// </summary>
+    Task ReadIndexAsync(CancellationToken cancellationToken);
+
+    /// <summary>The client (gateway) address of a member, for leader hints and forwarding; null if unknown.</summary>
+    string? ClientAddressOf(ulong nodeId);
+}
+
+/// <summary>This node is not the leader; <see cref="LeaderHint"/> names the leader if known (0 if not).</summary>
+public sealed class NotLeaderException(ulong leaderHint) : Exception($"not the leader (leader hint: {leaderHint})")
+{
+    public ulong LeaderHint { get; } = leaderHint;
+}
+
+/// <summary>The request could not be served now (no leader, leadership lost, shutting down); retrying is safe.</summary>
+public sealed class UnavailableException(string message) : Exception(message);
