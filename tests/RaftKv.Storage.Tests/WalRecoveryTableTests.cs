@@ -111,6 +111,29 @@ public sealed class WalRecoveryTableTests
     }
 
     [Fact]
+    public void Row4b_a_torn_truncation_append_to_an_older_segment_is_cut_when_the_chain_continues()
+    {
+        for (ulong seed = 1; seed <= 20; seed++)
+        {
+            var fs = new SimulatedFileSystem(new DeterministicRandom(seed), new SimulatedFileSystemOptions { TornWriteProbability = 1 });
+            using (WriteAheadLog wal = TestLog.Open(fs, TestLog.SmallSegments))
+            {
+                for (ulong i = 1; i <= 60; i++)
+                {
+                    wal.Save(new HardState(1, 1, 0), [TestLog.Entry(i, 1, 100)]);
+                }
+                fs.FailAfterOperations(0); // the append to the older segment is a short write
+                Assert.ThrowsAny<IOException>(() => wal.Save(new HardState(2, 2, 0), [TestLog.Entry(5, 2)]));
+            }
+            fs.Crash();
+            using WriteAheadLog reopened = TestLog.Open(fs, TestLog.SmallSegments);
+            TestLog.AssertSameEntries(TestLog.Entries(1, 60, 1, 100), TestLog.AllEntries(reopened));
+            reopened.Save(new HardState(2, 2, 0), [TestLog.Entry(5, 2)]);
+            Assert.Equal(5UL, reopened.LastIndex);
+        }
+    }
+
+    [Fact]
     public void Row5_valid_records_that_break_the_index_sequence_are_corruption()
     {
         SimulatedFileSystem fs = TestLog.CleanFileSystem();

@@ -33,8 +33,22 @@ public sealed partial class WriteAheadLog
                     directoryChanged = true;
                     break;
                 }
+                if (_tornTailOfPrevious is { } torn)
+                {
+                    // Row 4: the damage at the end of the previous segment mattered: the log does not continue.
+                    throw new WalCorruptionException(torn.Segment.Path, torn.Offset,
+                        "damaged record at the end of a segment that is not the last, and the next segment does not continue the log");
+                }
                 // Row 7.
                 throw new WalCorruptionException(path, 0, $"expected a segment starting at index {LastIndex + 1}; a segment is missing or overlaps");
+            }
+            if (_tornTailOfPrevious is { } cut)
+            {
+                // Row 4b: a torn append to an older segment (only truncation appends there) that changed nothing the
+                // later segments do not repeat. Cut it so that later appends to that segment start clean.
+                cut.Segment.Handle.SetLength(cut.Offset);
+                cut.Segment.Handle.Flush();
+                _tornTailOfPrevious = null;
             }
 
             var segment = new Segment(firstIndex, path, _fileSystem.Open(path, FileOpenMode.OpenExisting));
@@ -58,11 +72,21 @@ public sealed partial class WriteAheadLog
                 $"entries {snapshotIndex + 1}..{_baseIndex} are missing (the first segment starts after the snapshot)");
         }
 
-        // Row 9: an interrupted compaction.
-        while (_segments.Count > 1 && _segments[1].FirstIndex - 1 <= _baseIndex)
+        // Row 9: an interrupted compaction. The segments to delete may hold the only durable copy of the snapshot
+        // boundary or hard state (the last segment's header can be torn), so repeat both in the last segment first.
+        if (_segments.Count > 1 && _segments[1].FirstIndex - 1 <= _baseIndex)
         {
-            DeleteSegment(0);
-            directoryChanged = true;
+            Segment last = _segments[^1];
+            _buffer.Reset();
+            AppendSegmentHeader(HardState);
+            last.Handle.Write(last.Length, _buffer.Written);
+            last.Handle.Flush();
+            last.Length += _buffer.Length;
+            while (_segments.Count > 1 && _segments[1].FirstIndex - 1 <= _baseIndex)
+            {
+                DeleteSegment(0);
+                directoryChanged = true;
+            }
         }
 
         if (_segments.Count == 0)
@@ -95,6 +119,7 @@ public sealed partial class WriteAheadLog
     }
 
     private bool _lastRecordWasTruncate;
+    private (Segment Segment, long Offset)? _tornTailOfPrevious;
 
     /// <summary>Replays one segment's records; returns the length of its valid prefix (the file is cut to it if it was the torn last segment).</summary>
     private long ReplaySegment(Segment segment, bool isLast)
@@ -117,17 +142,18 @@ public sealed partial class WriteAheadLog
         {
             if (!WalRecord.TryRead(bytes, offset, _options.MaxRecordSizeBytes, out WalRecordType type, out int payloadLength, out int recordSize))
             {
-                if (!isLast)
-                {
-                    // Row 4.
-                    throw new WalCorruptionException(segment.Path, offset, "damaged record (bad checksum or length) in a segment that is not the last");
-                }
                 long validAfter = FindValidRecordAfter(bytes, offset);
                 if (validAfter >= 0)
                 {
                     // Row 3.
                     throw new WalCorruptionException(segment.Path, offset,
                         $"damaged record (bad checksum or length) followed by a valid record at offset {validAfter}");
+                }
+                if (!isLast)
+                {
+                    // Row 4: decided when the next segment's start is known (a torn truncation append, or corruption).
+                    _tornTailOfPrevious = (segment, offset);
+                    return offset;
                 }
                 // Row 2: a torn tail. Cut it physically so stale bytes can never reappear behind new appends.
                 segment.Handle.SetLength(offset);
@@ -166,7 +192,9 @@ public sealed partial class WriteAheadLog
                     (SnapshotMetadata snapshot, SnapshotMode mode) = WalRecord.DecodeSnapshot(payload);
                     if (snapshot.Index < (Snapshot?.Index ?? 0))
                     {
-                        throw new WalCorruptionException(segment.Path, offset, $"{snapshot} is older than the earlier {Snapshot}");
+                        // A segment header's copy from before a newer boundary was recorded in an older segment by a
+                        // cross-segment truncation; snapshots only move forward, so the newer one stands.
+                        break;
                     }
                     Snapshot = snapshot;
                     if (mode == SnapshotMode.Discard || snapshot.Index >= LastIndex)
