@@ -1,0 +1,147 @@
+using RaftKv.Raft;
+using RaftKv.Storage.FileSystem;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Storage.Tests;
+
+public sealed class SnapshotTests
+{
+    private const string Dir = "/data/snapshots";
+
+    private static byte[] Payload(int length, int salt) => Enumerable.Range(0, length).Select(i => (byte)(i * 31 + salt)).ToArray();
+
+    private static SnapshotMetadata Meta(ulong index, ulong term) => new(index, term, TestLog.Configuration);
+
+    [Fact]
+    public void A_saved_snapshot_is_found_after_a_crash_and_older_ones_are_deleted()
+    {
+        SimulatedFileSystem fs = TestLog.CleanFileSystem();
+        SnapshotStore store = SnapshotStore.Open(fs, Dir);
+        store.Save(Meta(10, 1), Payload(5000, 1));
+        store.Save(Meta(20, 2), Payload(7000, 2));
+        fs.Crash();
+        SnapshotStore reopened = SnapshotStore.Open(fs, Dir);
+        Assert.Equal(Meta(20, 2), reopened.Latest);
+        Assert.Equal(Payload(7000, 2), reopened.ReadLatestData());
+        Assert.Single(fs.ListFiles(Dir));
+    }
+
+    [Fact]
+    public void A_crash_before_commit_leaves_the_previous_snapshot_and_no_temp_file()
+    {
+        SimulatedFileSystem fs = TestLog.CleanFileSystem();
+        SnapshotStore store = SnapshotStore.Open(fs, Dir);
+        store.Save(Meta(10, 1), Payload(100, 1));
+        SnapshotWriter writer = store.BeginWrite(Meta(20, 2));
+        writer.Write(Payload(100, 2));
+        fs.SyncDirectory(Dir); // even if the temp file's entry became durable
+        fs.Crash();
+        SnapshotStore reopened = SnapshotStore.Open(fs, Dir);
+        Assert.Equal(Meta(10, 1), reopened.Latest);
+        Assert.Single(fs.ListFiles(Dir));
+    }
+
+    [Fact]
+    public void A_flipped_bit_in_the_snapshot_file_is_reported_as_corruption()
+    {
+        SimulatedFileSystem fs = TestLog.CleanFileSystem();
+        SnapshotStore.Open(fs, Dir).Save(Meta(10, 1), Payload(1000, 1));
+        string path = Path.Combine(Dir, fs.ListFiles(Dir).Single());
+        fs.FlipRandomBit(path);
+        SnapshotCorruptionException e = Assert.Throws<SnapshotCorruptionException>(() => SnapshotStore.Open(fs, Dir));
+        Assert.Equal(path, e.Path);
+    }
+
+    private static (SimulatedFileSystem Fs, SnapshotStore Sender, SnapshotStore Receiver) TwoNodes(byte[] data)
+    {
+        SimulatedFileSystem fs = TestLog.CleanFileSystem();
+        SnapshotStore sender = SnapshotStore.Open(fs, "/leader/snapshots");
+        sender.Save(Meta(100, 3), data);
+        return (fs, sender, SnapshotStore.Open(fs, "/follower/snapshots"));
+    }
+
+    [Fact]
+    public void A_transfer_with_a_dropped_chunk_resumes_and_yields_identical_bytes()
+    {
+        byte[] data = Payload(10_000, 9);
+        (SimulatedFileSystem fs, SnapshotStore leader, SnapshotStore follower) = TwoNodes(data);
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1024 });
+        using var receiver = new SnapshotReceiver(follower);
+
+        // The leader pipelines chunks 0, 1, 2, 3; chunk 1 is dropped on the wire.
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.Accepted, 1024), receiver.Accept(chunker.ReadChunk(0)));
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.OutOfOrder, 1024), receiver.Accept(chunker.ReadChunk(2048)));
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.OutOfOrder, 1024), receiver.Accept(chunker.ReadChunk(3072)));
+
+        // The leader resumes from the offset the follower reported.
+        long offset = receiver.NextOffsetBytes;
+        ChunkReceipt receipt;
+        int chunks = 0;
+        do
+        {
+            receipt = receiver.Accept(chunker.ReadChunk(offset));
+            offset = receipt.NextOffsetBytes;
+            chunks++;
+        }
+        while (receipt.Outcome == ChunkOutcome.Accepted && chunks < 100);
+        Assert.Equal(ChunkOutcome.Completed, receipt.Outcome);
+
+        fs.Crash();
+        SnapshotStore reopened = SnapshotStore.Open(fs, "/follower/snapshots");
+        Assert.Equal(Meta(100, 3), reopened.Latest);
+        Assert.Equal(data, reopened.ReadLatestData());
+        Assert.Equal(leader.LatestDataCrc, reopened.LatestDataCrc);
+    }
+
+    [Fact]
+    public void A_corrupted_chunk_is_rejected_and_asked_for_again()
+    {
+        byte[] data = Payload(3000, 4);
+        (_, SnapshotStore leader, SnapshotStore follower) = TwoNodes(data);
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+        receiver.Accept(chunker.ReadChunk(0));
+
+        SnapshotChunk good = chunker.ReadChunk(1000);
+        byte[] flipped = good.Data.ToArray();
+        flipped[500] ^= 0x04;
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.ChunkChecksumMismatch, 1000), receiver.Accept(good with { Data = flipped }));
+        Assert.Null(follower.Latest);
+
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(good).Outcome);
+        Assert.Equal(ChunkOutcome.Completed, receiver.Accept(chunker.ReadChunk(2000)).Outcome);
+        Assert.Equal(data, follower.ReadLatestData());
+    }
+
+    [Fact]
+    public void A_whole_snapshot_checksum_mismatch_restarts_the_transfer_and_publishes_nothing()
+    {
+        byte[] data = Payload(2000, 4);
+        (SimulatedFileSystem fs, SnapshotStore leader, SnapshotStore follower) = TwoNodes(data);
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+        uint wrongCrc = chunker.SnapshotCrc ^ 1;
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(chunker.ReadChunk(0) with { SnapshotCrc = wrongCrc }).Outcome);
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.SnapshotChecksumMismatch, 0), receiver.Accept(chunker.ReadChunk(1000) with { SnapshotCrc = wrongCrc }));
+        Assert.Null(follower.Latest);
+        Assert.Empty(fs.ListFiles("/follower/snapshots"));
+    }
+
+    [Fact]
+    public void Chunks_of_an_older_snapshot_are_stale_and_a_newer_snapshot_restarts_at_zero()
+    {
+        byte[] data = Payload(2000, 4);
+        (_, SnapshotStore leader, SnapshotStore follower) = TwoNodes(data);
+        follower.Save(Meta(200, 3), Payload(10, 1));
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+        Assert.Equal(ChunkOutcome.Stale, receiver.Accept(chunker.ReadChunk(0)).Outcome);
+
+        leader.Save(Meta(300, 4), data);
+        using var newer = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.OutOfOrder, 0), receiver.Accept(newer.ReadChunk(1000)));
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(newer.ReadChunk(0)).Outcome);
+        Assert.Equal(ChunkOutcome.Completed, receiver.Accept(newer.ReadChunk(1000)).Outcome);
+        Assert.Equal(Meta(300, 4), follower.Latest);
+    }
+}
