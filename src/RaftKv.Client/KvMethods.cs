@@ -14,6 +14,12 @@ public static class KvMethods
     /// <summary>Request header: "1" asks a follower gateway to answer UNAVAILABLE with a leader hint instead of forwarding.</summary>
     public const string NoForwardHeader = "raftkv-no-forward";
 
+    /// <summary>FAILED_PRECONDITION messages for an expired session start with this, so clients can tell it apart.</summary>
+    public const string SessionExpiredPrefix = "session expired";
+
+    /// <summary>UNAVAILABLE messages from a follower that did not forward end with "leader=&lt;id&gt;@&lt;address&gt;".</summary>
+    public const string LeaderHintMarker = "leader=";
+
     public static readonly GrpcMethod<RegisterSessionRequest, RegisterSessionResponse> RegisterSession =
         new(MethodType.Unary, ServiceName, "RegisterSession", RegisterSessionRequest.Parser, RegisterSessionResponse.Parser);
 
