@@ -26,6 +26,8 @@ public sealed class GatewayTestServer : IAsyncDisposable
 
     public FakeRaftKvNode Node { get; }
 
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>"http://127.0.0.1:port".</summary>
     public string Address { get; }
 
