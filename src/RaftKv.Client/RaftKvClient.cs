@@ -132,10 +132,10 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         return Channel(Normalize(endpoint)).UnaryAsync(KvMethods.Status, new StatusRequest(), AttemptOptions(), cancellationToken);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         Dispose();
-        await Task.CompletedTask.ConfigureAwait(false);
+        return ValueTask.CompletedTask;
     }
 
     public void Dispose()
