@@ -1,0 +1,287 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Google.Protobuf;
+using RaftKv.Client.Protos;
+using RaftKv.Grpc;
+using RaftKv.Grpc.Client;
+
+namespace RaftKv.Client;
+
+/// <summary>
+/// A RaftKv client. It discovers the leader through Status, registers a session on first write, and gives every write
+/// the session's next sequence number. A write that fails with UNAVAILABLE, DEADLINE_EXCEEDED or a broken connection
+/// is retried with the SAME sequence number (bounded attempts, exponential backoff, rotating addresses); the
+/// replicated session table then answers a retry of an applied write with its original reply, which makes writes
+/// exactly-once.
+/// </summary>
+/// <remarks>
+/// Writes of one client are sent one at a time (the session's sequence numbers must reach the log in order);
+/// reads run concurrently. Use several clients for parallel writes. Thread-safe.
+/// </remarks>
+public sealed class RaftKvClient : IAsyncDisposable, IDisposable
+{
+    private readonly RaftKvClientOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly List<string> _endpoints;
+    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private int _currentEndpoint;
+    private volatile bool _leaderDiscovered;
+
+    // Guarded by _writeGate. Invariant: _lastSequence is the highest sequence number sent in session _sessionId.
+    private ulong _sessionId;
+    private ulong _lastSequence;
+
+    public RaftKvClient(RaftKvClientOptions options, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException("invalid RaftKv client options: " + string.Join(" ", errors), nameof(options));
+        _options = options;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _endpoints = options.Endpoints.Select(Normalize).Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The current session id, 0 before the first write or after the session expired.</summary>
+    public ulong SessionId => Volatile.Read(ref _sessionId);
+
+    /// <summary>The address requests go to now (the known leader, or a seed being tried).</summary>
+    public string CurrentEndpoint
+    {
+        get { lock (_endpoints) return _endpoints[_currentEndpoint]; }
+    }
+
+    // ---- writes ----
+
+    public Task<PutResult> PutAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
+        WriteAsync(KvMethods.Put, (session, sequence) => new PutRequest
+        {
+            SessionId = session, Sequence = sequence, Key = ByteString.CopyFrom(key.Span), Value = ByteString.CopyFrom(value.Span),
+        }, r => new PutResult(r.CreateRevision, r.ModRevision), cancellationToken);
+
+    public Task<PutResult> PutAsync(string key, string value, CancellationToken cancellationToken = default) =>
+        PutAsync(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), cancellationToken);
+
+    public Task<DeleteResult> DeleteAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default) =>
+        WriteAsync(KvMethods.Delete, (session, sequence) => new DeleteRequest
+        {
+            SessionId = session, Sequence = sequence, Key = ByteString.CopyFrom(key.Span),
+        }, r => new DeleteResult(r.Deleted, r.CreateRevision, r.ModRevision), cancellationToken);
+
+    public Task<DeleteResult> DeleteAsync(string key, CancellationToken cancellationToken = default) =>
+        DeleteAsync(Encoding.UTF8.GetBytes(key), cancellationToken);
+
+    public Task<CasResult> CompareAndSwapAsync(ReadOnlyMemory<byte> key, CasExpectation expected, ReadOnlyMemory<byte> newValue,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        return WriteAsync(KvMethods.CompareAndSwap, (session, sequence) =>
+        {
+            var request = new CompareAndSwapRequest
+            {
+                SessionId = session, Sequence = sequence, Key = ByteString.CopyFrom(key.Span), NewValue = ByteString.CopyFrom(newValue.Span),
+            };
+            switch (expected)
+            {
+                case CasExpectation.ValueEquals value: request.ExpectedValue = ByteString.CopyFrom(value.Expected); break;
+                case CasExpectation.KeyAbsent: request.ExpectedAbsent = true; break;
+                case CasExpectation.ModRevisionEquals revision: request.ExpectedModRevision = revision.Revision; break;
+            }
+            return request;
+        }, r => new CasResult(r.Succeeded, r.CreateRevision, r.ModRevision, r.CurrentExists ? r.CurrentValue.ToByteArray() : null), cancellationToken);
+    }
+
+    public Task<CasResult> CompareAndSwapAsync(string key, CasExpectation expected, string newValue, CancellationToken cancellationToken = default) =>
+        CompareAndSwapAsync(Encoding.UTF8.GetBytes(key), expected, Encoding.UTF8.GetBytes(newValue), cancellationToken);
+
+    // ---- reads ----
+
+    /// <summary>The key's value and revisions, or null if it does not exist.</summary>
+    public async Task<KvItem?> GetAsync(ReadOnlyMemory<byte> key, ReadConsistency consistency = ReadConsistency.Linearizable,
+        CancellationToken cancellationToken = default)
+    {
+        var request = new GetRequest { Key = ByteString.CopyFrom(key.Span), Consistency = (Consistency)(int)consistency };
+        var response = await CallAsync(KvMethods.Get, request, attempts: null, cancellationToken).ConfigureAwait(false);
+        return response.Found ? ToItem(response.Kv) : null;
+    }
+
+    public Task<KvItem?> GetAsync(string key, ReadConsistency consistency = ReadConsistency.Linearizable, CancellationToken cancellationToken = default) =>
+        GetAsync(Encoding.UTF8.GetBytes(key), consistency, cancellationToken);
+
+    /// <summary>Up to <paramref name="limit"/> keys starting with the prefix, ascending. A bounded full scan on the server.</summary>
+    public async Task<IReadOnlyList<KvItem>> ScanAsync(ReadOnlyMemory<byte> prefix, int limit = 100,
+        ReadConsistency consistency = ReadConsistency.Linearizable, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        var request = new ScanRequest { Prefix = ByteString.CopyFrom(prefix.Span), Limit = (uint)limit, Consistency = (Consistency)(int)consistency };
+        var response = await CallAsync(KvMethods.Scan, request, attempts: null, cancellationToken).ConfigureAwait(false);
+        return response.Kvs.Select(ToItem).ToList();
+    }
+
+    public Task<IReadOnlyList<KvItem>> ScanAsync(string prefix, int limit = 100, ReadConsistency consistency = ReadConsistency.Linearizable,
+        CancellationToken cancellationToken = default) =>
+        ScanAsync(Encoding.UTF8.GetBytes(prefix), limit, consistency, cancellationToken);
+
+    /// <summary>
+    /// The status of the node at <paramref name="endpoint"/> (one attempt, no failover), or of whichever node the
+    /// client talks to now when it is null (with retries).
+    /// </summary>
+    public Task<StatusResponse> StatusAsync(string? endpoint = null, CancellationToken cancellationToken = default)
+    {
+        if (endpoint is null) return CallAsync(KvMethods.Status, new StatusRequest(), attempts: null, cancellationToken);
+        return Channel(Normalize(endpoint)).UnaryAsync(KvMethods.Status, new StatusRequest(), AttemptOptions(), cancellationToken);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels.Values) channel.Dispose();
+        _channels.Clear();
+    }
+
+    // ---- machinery ----
+
+    private async Task<TResult> WriteAsync<TRequest, TResponse, TResult>(GrpcMethod<TRequest, TResponse> method,
+        Func<ulong, ulong, TRequest> build, Func<TResponse, TResult> map, CancellationToken cancellationToken)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_sessionId == 0)
+            {
+                var registered = await CallAsync(KvMethods.RegisterSession, new RegisterSessionRequest(), attempts: null, cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _sessionId, registered.SessionId);
+                _lastSequence = 0;
+            }
+            // The sequence number is consumed even if this write fails: a later write with a higher number is always
+            // safe, and a late-arriving earlier attempt is then refused as stale rather than applied out of order.
+            var request = build(_sessionId, ++_lastSequence);
+            var attempts = new AttemptCounter();
+            try
+            {
+                return map(await CallAsync(method, request, attempts, cancellationToken).ConfigureAwait(false));
+            }
+            catch (RpcException expired) when (expired.StatusCode == StatusCode.FailedPrecondition &&
+                                               expired.Detail.StartsWith(KvMethods.SessionExpiredPrefix, StringComparison.Ordinal))
+            {
+                // The next write registers a new session; this one is never re-sent under it, because an earlier
+                // attempt may have been applied before the session expired.
+                Volatile.Write(ref _sessionId, 0);
+                throw new RaftKvSessionExpiredException(inDoubt: attempts.Count > 1, expired);
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    /// <summary>One request with bounded retries of retryable failures; the request object (and so its sequence number) never changes.</summary>
+    private async Task<TResponse> CallAsync<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request,
+        AttemptCounter? attempts, CancellationToken cancellationToken)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        await MaybeDiscoverLeaderAsync(cancellationToken).ConfigureAwait(false);
+        RpcException? last = null;
+        int backoffMs = _options.InitialBackoffMs;
+        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        {
+            if (attempt > 1)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _timeProvider, cancellationToken).ConfigureAwait(false);
+                backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
+            }
+            string endpoint = CurrentEndpoint;
+            if (attempts is not null) attempts.Count = attempt;
+            try
+            {
+                return await Channel(endpoint).UnaryAsync(method, request, AttemptOptions(), cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException failure) when (IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
+            {
+                last = failure;
+                if (TryParseLeaderHint(failure.Detail) is { } leader) Prefer(leader);
+                else RotateFrom(endpoint);
+            }
+        }
+        throw last!;
+    }
+
+    private static bool IsRetryable(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded;
+
+    private CallOptions AttemptOptions() => new() { Deadline = _timeProvider.GetUtcNow().AddMilliseconds(_options.AttemptTimeoutMs) };
+
+    private async Task MaybeDiscoverLeaderAsync(CancellationToken cancellationToken)
+    {
+        if (_leaderDiscovered) return;
+        string[] seeds;
+        lock (_endpoints) seeds = [.. _endpoints];
+        foreach (string seed in seeds)
+        {
+            try
+            {
+                var status = await Channel(seed).UnaryAsync(KvMethods.Status, new StatusRequest(), AttemptOptions(), cancellationToken).ConfigureAwait(false);
+                Prefer(status.LeaderAddress.Length > 0 ? status.LeaderAddress : seed);
+                _leaderDiscovered = true;
+                return;
+            }
+            catch (RpcException failure) when (IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
+            {
+                // Try the next seed; if none answers, the request's own retries take over.
+            }
+        }
+    }
+
+    private static string? TryParseLeaderHint(string detail)
+    {
+        int marker = detail.LastIndexOf(KvMethods.LeaderHintMarker, StringComparison.Ordinal);
+        if (marker < 0) return null;
+        int at = detail.IndexOf('@', marker);
+        if (at < 0) return null;
+        string address = detail[(at + 1)..].Trim();
+        return Uri.TryCreate(address, UriKind.Absolute, out _) ? address : null;
+    }
+
+    private void Prefer(string address)
+    {
+        address = Normalize(address);
+        lock (_endpoints)
+        {
+            int index = _endpoints.IndexOf(address);
+            if (index < 0)
+            {
+                _endpoints.Add(address);
+                index = _endpoints.Count - 1;
+            }
+            _currentEndpoint = index;
+        }
+    }
+
+    private void RotateFrom(string failed)
+    {
+        lock (_endpoints)
+        {
+            // Only move on if no concurrent request has already moved us away from the failed address.
+            if (_endpoints[_currentEndpoint] == failed) _currentEndpoint = (_currentEndpoint + 1) % _endpoints.Count;
+        }
+    }
+
+    private GrpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, static e => GrpcChannel.ForAddress(e));
+
+    private static string Normalize(string endpoint) => endpoint.Trim().TrimEnd('/');
+
+    private static KvItem ToItem(KeyValue kv) => new(kv.Key.ToByteArray(), kv.Value.ToByteArray(), kv.CreateRevision, kv.ModRevision);
+
+    private sealed class AttemptCounter
+    {
+        public int Count;
+    }
+}

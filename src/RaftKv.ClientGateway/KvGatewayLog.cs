@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Logging;
+
+namespace RaftKv.ClientGateway;
+
+internal static partial class KvGatewayLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Forwarding {Method} to leader {LeaderId} at {Address}.")]
+    public static partial void Forwarding(ILogger logger, string method, ulong leaderId, string address);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "{Method} rejected before proposal: {Reason}")]
+    public static partial void Rejected(ILogger logger, string method, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "{Method} unavailable: {Reason}")]
+    public static partial void Unavailable(ILogger logger, string method, string reason);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "The state machine returned an undecodable reply to {Method}.")]
+    public static partial void UndecodableReply(ILogger logger, string method);
+}

@@ -1,0 +1,29 @@
+namespace RaftKv.ClientGateway;
+
+/// <summary>Options of the client gateway. Immutable; call <see cref="Validate"/> before use.</summary>
+public sealed record KvGatewayOptions
+{
+    /// <summary>
+    /// When this node is not the leader, forward the request to the leader's gateway (true), or answer UNAVAILABLE
+    /// with a leader hint (false). A client can ask for the hint per request with the "raftkv-no-forward: 1" header.
+    /// </summary>
+    public bool ForwardToLeader { get; init; } = true;
+
+    /// <summary>A gateway session (the per-client-session request gate) unused this long is dropped.</summary>
+    public long SessionIdleEvictionMs { get; init; } = 5 * 60_000;
+
+    /// <summary>Scan limit used when the request asks for 0.</summary>
+    public int DefaultScanLimit { get; init; } = 100;
+
+    /// <summary>Largest scan limit honoured; larger requests are capped.</summary>
+    public int MaxScanLimit { get; init; } = 10_000;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (SessionIdleEvictionMs < 1) errors.Add("SessionIdleEvictionMs must be positive.");
+        if (DefaultScanLimit < 1) errors.Add("DefaultScanLimit must be at least 1.");
+        if (MaxScanLimit < DefaultScanLimit) errors.Add("MaxScanLimit must be at least DefaultScanLimit.");
+        return errors;
+    }
+}

@@ -1,0 +1,296 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using RaftKv.Client;
+using RaftKv.Client.Protos;
+using RaftKv.Grpc;
+using RaftKv.Grpc.Client;
+using RaftKv.Grpc.Server;
+using RaftKv.StateMachine;
+
+namespace RaftKv.ClientGateway;
+
+/// <summary>
+/// The client gRPC service <c>raftkv.v1.KV</c> over the local <see cref="IRaftKvNode"/>. Every request is validated
+/// before anything is proposed; writes are proposed through Raft, serialized per client session; linearizable reads
+/// go through ReadIndex; a request that reaches a follower is forwarded to the leader's gateway unless the client
+/// asked for a leader hint instead.
+/// </summary>
+/// <remarks>
+/// Command timestamps come from <see cref="TimeProvider"/> here, at proposal time: they are the only clock the state
+/// machine reads (for deterministic session expiry), so no replica's own clock ever reaches Apply.
+/// </remarks>
+public sealed partial class KvGatewayService : IDisposable
+{
+    private readonly IRaftKvNode _node;
+    private readonly KvGatewayOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly GatewaySessions _sessions;
+    private readonly ConcurrentDictionary<string, Lazy<GrpcChannel>> _leaderChannels = new(StringComparer.Ordinal);
+
+    public KvGatewayService(IRaftKvNode node, KvGatewayOptions options, TimeProvider timeProvider, ILogger<KvGatewayService> logger)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(logger);
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException("invalid gateway options: " + string.Join(" ", errors), nameof(options));
+        _node = node;
+        _options = options;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _sessions = new GatewaySessions(timeProvider, options.SessionIdleEvictionMs);
+    }
+
+    /// <summary>Number of gateway sessions currently tracked (for tests and metrics).</summary>
+    public int GatewaySessionCount => _sessions.Count;
+
+    public GrpcServiceDefinition Definition() => new GrpcServiceDefinition()
+        .AddUnary(KvMethods.RegisterSession, RegisterSessionAsync)
+        .AddUnary(KvMethods.KeepAlive, KeepAliveAsync)
+        .AddUnary(KvMethods.Put, PutAsync)
+        .AddUnary(KvMethods.Get, GetAsync)
+        .AddUnary(KvMethods.Delete, DeleteAsync)
+        .AddUnary(KvMethods.CompareAndSwap, CompareAndSwapAsync)
+        .AddUnary(KvMethods.Scan, ScanAsync)
+        .AddUnary(KvMethods.Status, StatusAsync);
+
+    public void Dispose()
+    {
+        foreach (var channel in _leaderChannels.Values)
+        {
+            if (channel.IsValueCreated) channel.Value.Dispose();
+        }
+        _leaderChannels.Clear();
+    }
+
+    private StateMachineOptions Limits => _node.StateMachine.Options;
+
+    private long NowMs() => _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // ---- writes ----
+
+    private Task<RegisterSessionResponse> RegisterSessionAsync(RegisterSessionRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.RegisterSession, request, context, async cancellationToken =>
+        {
+            var bytes = await _node.ProposeAsync(KvCommand.RegisterSession(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);
+            var reply = MapErrors(KvMethods.RegisterSession.FullName, Decode(KvMethods.RegisterSession.FullName, bytes), 0);
+            return new RegisterSessionResponse { SessionId = reply.SessionId };
+        });
+
+    private Task<KeepAliveResponse> KeepAliveAsync(KeepAliveRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.KeepAlive, request, context, async cancellationToken =>
+        {
+            if (request.SessionId == 0) throw Invalid(KvMethods.KeepAlive.FullName, "KeepAlive needs a session id");
+            await ProposeInSessionAsync(KvMethods.KeepAlive.FullName, request.SessionId, now => KvCommand.KeepAlive(request.SessionId, now), cancellationToken)
+                .ConfigureAwait(false);
+            return new KeepAliveResponse();
+        });
+
+    private Task<PutResponse> PutAsync(PutRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.Put, request, context, async cancellationToken =>
+        {
+            var reply = await ProposeInSessionAsync(KvMethods.Put.FullName, request.SessionId,
+                now => KvCommand.Put(request.SessionId, request.Sequence, now, request.Key.Memory, request.Value.Memory), cancellationToken).ConfigureAwait(false);
+            return new PutResponse { CreateRevision = reply.Version.CreateIndex, ModRevision = reply.Version.ModIndex };
+        });
+
+    private Task<DeleteResponse> DeleteAsync(DeleteRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.Delete, request, context, async cancellationToken =>
+        {
+            var reply = await ProposeInSessionAsync(KvMethods.Delete.FullName, request.SessionId,
+                now => KvCommand.Delete(request.SessionId, request.Sequence, now, request.Key.Memory), cancellationToken).ConfigureAwait(false);
+            return new DeleteResponse
+            {
+                Deleted = reply.Status == KvStatus.Ok,
+                CreateRevision = reply.Version.CreateIndex,
+                ModRevision = reply.Version.ModIndex,
+            };
+        });
+
+    private Task<CompareAndSwapResponse> CompareAndSwapAsync(CompareAndSwapRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.CompareAndSwap, request, context, async cancellationToken =>
+        {
+            string method = KvMethods.CompareAndSwap.FullName;
+            Func<long, KvCommand> build = request.ExpectedCase switch
+            {
+                CompareAndSwapRequest.ExpectedOneofCase.ExpectedValue => now => KvCommand.CompareValueAndSwap(
+                    request.SessionId, request.Sequence, now, request.Key.Memory, request.ExpectedValue.Memory, request.NewValue.Memory),
+                CompareAndSwapRequest.ExpectedOneofCase.ExpectedAbsent when request.ExpectedAbsent => now => KvCommand.CreateIfAbsent(
+                    request.SessionId, request.Sequence, now, request.Key.Memory, request.NewValue.Memory),
+                CompareAndSwapRequest.ExpectedOneofCase.ExpectedModRevision => now => KvCommand.CompareModIndexAndSwap(
+                    request.SessionId, request.Sequence, now, request.Key.Memory, request.ExpectedModRevision, request.NewValue.Memory),
+                CompareAndSwapRequest.ExpectedOneofCase.ExpectedAbsent => throw Invalid(method, "expected_absent must be true when set"),
+                _ => throw Invalid(method, "CompareAndSwap needs one of expected_value, expected_absent or expected_mod_revision"),
+            };
+            var reply = await ProposeInSessionAsync(method, request.SessionId, build, cancellationToken).ConfigureAwait(false);
+            var response = new CompareAndSwapResponse
+            {
+                Succeeded = reply.Status == KvStatus.Ok,
+                CreateRevision = reply.Version.CreateIndex,
+                ModRevision = reply.Version.ModIndex,
+            };
+            if (reply.Status == KvStatus.CasFailed && reply.Value is { } current)
+            {
+                response.CurrentExists = true;
+                response.CurrentValue = ByteString.CopyFrom(current.Span);
+            }
+            return response;
+        });
+
+    /// <summary>
+    /// Validates, then proposes one session command while holding that session's gate. Returns Ok, NotFound or
+    /// CasFailed replies; every other outcome becomes an <see cref="RpcException"/>.
+    /// </summary>
+    private async Task<KvReply> ProposeInSessionAsync(string method, ulong sessionId, Func<long, KvCommand> build, CancellationToken cancellationToken)
+    {
+        var validation = build(0).Validate(Limits);
+        if (!validation.IsValid) throw Invalid(method, validation.Reason);
+        using var lease = await _sessions.EnterAsync(sessionId, cancellationToken).ConfigureAwait(false);
+        // The timestamp is taken inside the gate so one session's commands carry non-decreasing timestamps.
+        var bytes = await _node.ProposeAsync(build(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);
+        return MapErrors(method, Decode(method, bytes), sessionId);
+    }
+
+    private KvReply Decode(string method, ReadOnlyMemory<byte> bytes)
+    {
+        if (KvReply.TryDecode(bytes, out var reply)) return reply;
+        KvGatewayLog.UndecodableReply(_logger, method);
+        throw new RpcException(StatusCode.Internal, "the state machine returned an undecodable reply");
+    }
+
+    private static KvReply MapErrors(string method, KvReply reply, ulong sessionId) => reply.Status switch
+    {
+        KvStatus.Ok or KvStatus.NotFound or KvStatus.CasFailed => reply,
+        KvStatus.SessionExpired => throw new RpcException(StatusCode.FailedPrecondition,
+            $"{KvMethods.SessionExpiredPrefix}: session {sessionId} expired or was never registered; register a new session"),
+        KvStatus.UnknownSession => throw new RpcException(StatusCode.InvalidArgument, $"unknown session {sessionId}; register a session first"),
+        KvStatus.StaleSequence => throw new RpcException(StatusCode.FailedPrecondition,
+            "stale sequence: the sequence number is below the session's last applied one; its reply is gone"),
+        KvStatus.InvalidArgument => throw new RpcException(StatusCode.InvalidArgument, $"{method}: the state machine rejected the command as invalid"),
+        KvStatus.TooManySessions => throw new RpcException(StatusCode.ResourceExhausted, "too many sessions; retry later"),
+        _ => throw new RpcException(StatusCode.Internal, $"{method}: the state machine could not apply the command ({reply.Status})"),
+    };
+
+    // ---- reads ----
+
+    private Task<GetResponse> GetAsync(GetRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.Get, request, context, async cancellationToken =>
+        {
+            string method = KvMethods.Get.FullName;
+            if (request.Key.IsEmpty) throw Invalid(method, "the key is empty");
+            if (request.Key.Length > Limits.MaxKeyBytes) throw Invalid(method, $"the key is {request.Key.Length} bytes; the limit is {Limits.MaxKeyBytes}");
+            await MaybeReadIndexAsync(request.Consistency, cancellationToken).ConfigureAwait(false);
+            var entry = _node.StateMachine.Get(request.Key.Memory);
+            return entry is null ? new GetResponse { Found = false } : new GetResponse { Found = true, Kv = ToKeyValue(entry) };
+        });
+
+    private Task<ScanResponse> ScanAsync(ScanRequest request, ServerCallContext context) =>
+        RunAsync(KvMethods.Scan, request, context, async cancellationToken =>
+        {
+            if (request.Prefix.Length > Limits.MaxKeyBytes)
+            {
+                throw Invalid(KvMethods.Scan.FullName, $"the prefix is {request.Prefix.Length} bytes; the limit is {Limits.MaxKeyBytes}");
+            }
+            int limit = request.Limit == 0 ? _options.DefaultScanLimit : (int)Math.Min(request.Limit, (uint)_options.MaxScanLimit);
+            await MaybeReadIndexAsync(request.Consistency, cancellationToken).ConfigureAwait(false);
+            var response = new ScanResponse();
+            foreach (var entry in _node.StateMachine.Scan(request.Prefix.Memory, limit)) response.Kvs.Add(ToKeyValue(entry));
+            return response;
+        });
+
+    private Task MaybeReadIndexAsync(Consistency consistency, CancellationToken cancellationToken) => consistency switch
+    {
+        Consistency.Linearizable => _node.ReadIndexAsync(cancellationToken),
+        Consistency.Stale => Task.CompletedTask,
+        _ => throw new RpcException(StatusCode.InvalidArgument, $"unknown consistency {(int)consistency}"),
+    };
+
+    private static KeyValue ToKeyValue(KvEntry entry) => new()
+    {
+        Key = ByteString.CopyFrom(entry.Key.Span),
+        Value = ByteString.CopyFrom(entry.Value.Span),
+        CreateRevision = entry.Version.CreateIndex,
+        ModRevision = entry.Version.ModIndex,
+    };
+
+    private Task<StatusResponse> StatusAsync(StatusRequest request, ServerCallContext context)
+    {
+        var status = _node.Status;
+        var response = new StatusResponse
+        {
+            NodeId = status.NodeId,
+            Role = (Role)(int)status.Role,
+            Term = status.Term,
+            LeaderId = status.Leader,
+            LeaderAddress = status.Leader == 0 ? "" : _node.ClientAddressOf(status.Leader) ?? "",
+            CommitIndex = status.CommitIndex,
+            AppliedIndex = status.AppliedIndex,
+        };
+        foreach (ulong id in status.Configuration.AllMembers)
+        {
+            response.Members.Add(new Member { Id = id, Address = _node.ClientAddressOf(id) ?? "", Voter = status.Configuration.IsVoter(id) });
+        }
+        return Task.FromResult(response);
+    }
+
+    // ---- routing ----
+
+    /// <summary>Runs a request locally; when this node is not the leader, forwards it or answers with a leader hint.</summary>
+    private async Task<TResponse> RunAsync<TRequest, TResponse>(
+        GrpcMethod<TRequest, TResponse> method, TRequest request, ServerCallContext context, Func<CancellationToken, Task<TResponse>> local)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        try
+        {
+            return await local(context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (NotLeaderException notLeader)
+        {
+            // Nothing was proposed, so sending the request elsewhere cannot apply it twice.
+            return await ForwardOrRefuseAsync(method, request, context, notLeader.LeaderHint).ConfigureAwait(false);
+        }
+        catch (UnavailableException unavailable)
+        {
+            KvGatewayLog.Unavailable(_logger, method.FullName, unavailable.Message);
+            throw new RpcException(StatusCode.Unavailable, $"{unavailable.Message}; retry");
+        }
+    }
+
+    private async Task<TResponse> ForwardOrRefuseAsync<TRequest, TResponse>(
+        GrpcMethod<TRequest, TResponse> method, TRequest request, ServerCallContext context, ulong leaderHint)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        if (leaderHint == 0 || leaderHint == _node.NodeId)
+        {
+            KvGatewayLog.Unavailable(_logger, method.FullName, "no leader");
+            throw new RpcException(StatusCode.Unavailable, "no leader; retry");
+        }
+        string? address = _node.ClientAddressOf(leaderHint);
+        bool clientRefusesForwarding = context.RequestHeaders[KvMethods.NoForwardHeader].ToString() == "1";
+        if (address is null || clientRefusesForwarding || !_options.ForwardToLeader)
+        {
+            throw new RpcException(StatusCode.Unavailable, $"not the leader; {KvMethods.LeaderHintMarker}{leaderHint}@{address}");
+        }
+        KvGatewayLog.Forwarding(_logger, method.FullName, leaderHint, address);
+        var channel = _leaderChannels.GetOrAdd(address, static a => new Lazy<GrpcChannel>(() => GrpcChannel.ForAddress(a))).Value;
+        // One hop only: the leader's gateway answers with a hint rather than forwarding again, so stale leader
+        // views can never make a request loop between gateways.
+        var callOptions = new CallOptions
+        {
+            Deadline = context.Deadline,
+            Headers = [new KeyValuePair<string, string>(KvMethods.NoForwardHeader, "1")],
+        };
+        return await channel.UnaryAsync(method, request, callOptions, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    private RpcException Invalid(string method, string reason)
+    {
+        KvGatewayLog.Rejected(_logger, method, reason);
+        return new RpcException(StatusCode.InvalidArgument, reason);
+    }
+}

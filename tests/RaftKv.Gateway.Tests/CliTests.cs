@@ -1,0 +1,119 @@
+using RaftKv.Cli;
+using RaftKv.Gateway.Tests.Infrastructure;
+
+namespace RaftKv.Gateway.Tests;
+
+public sealed class CliTests : IAsyncLifetime
+{
+    private FakeRaftKvNode _node = null!;
+    private GatewayTestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        _node = new FakeRaftKvNode(1);
+        _server = await GatewayTestServer.StartAsync(_node);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _node.Dispose();
+    }
+
+    private async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int exit = await RaftKvCli.RunAsync(args, output, error, endpointsFromEnvironment: _server.Address, CancellationToken.None);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Put_get_delete_round_trip_with_exit_codes()
+    {
+        Assert.Equal(0, (await RunAsync("put", "k", "hello")).Exit);
+        var get = await RunAsync("get", "k");
+        Assert.Equal(0, get.Exit);
+        Assert.Equal("hello", get.Output.Trim());
+        Assert.Equal(0, (await RunAsync("get", "k", "--stale")).Exit);
+        Assert.Equal(0, (await RunAsync("del", "k")).Exit);
+        Assert.Equal(1, (await RunAsync("get", "k")).Exit);
+        Assert.Equal(1, (await RunAsync("del", "k")).Exit);
+    }
+
+    [Fact]
+    public async Task Cas_exit_codes()
+    {
+        Assert.Equal(0, (await RunAsync("cas", "c", "v1", "--expect-absent")).Exit);
+        Assert.Equal(1, (await RunAsync("cas", "c", "v2", "--expect-absent")).Exit);
+        Assert.Equal(1, (await RunAsync("cas", "c", "wrong", "v2")).Exit);
+        Assert.Equal(0, (await RunAsync("cas", "c", "v1", "v2")).Exit);
+        ulong revision = _node.StateMachine.Get("c"u8.ToArray())!.Version.ModIndex;
+        Assert.Equal(0, (await RunAsync("cas", "c", "v3", "--expect-revision", revision.ToString(System.Globalization.CultureInfo.InvariantCulture))).Exit);
+        Assert.Equal(1, (await RunAsync("cas", "c", "v4", $"--expect-revision={revision}")).Exit);
+        Assert.Equal("v3", (await RunAsync("get", "c")).Output.Trim());
+    }
+
+    [Fact]
+    public async Task Scan_and_status()
+    {
+        await RunAsync("put", "p/1", "a");
+        await RunAsync("put", "p/2", "b");
+        var scan = await RunAsync("scan", "p/", "--limit", "1");
+        Assert.Equal(0, scan.Exit);
+        Assert.Equal("p/1\ta", scan.Output.Trim());
+
+        var status = await RunAsync("status");
+        Assert.Equal(0, status.Exit);
+        Assert.Contains("role=Leader", status.Output, StringComparison.Ordinal);
+
+        var all = await RunAsync("status", "--all");
+        Assert.Equal(0, all.Exit);
+        Assert.Contains(_server.Address, all.Output, StringComparison.Ordinal);
+        Assert.Contains("Leader", all.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData]
+    [InlineData("frobnicate")]
+    [InlineData("put", "only-key")]
+    [InlineData("get", "k", "--limit", "3")]
+    [InlineData("scan", "p", "--limit", "zero")]
+    [InlineData("cas", "k", "v", "--expect-absent", "--expect-revision", "3")]
+    [InlineData("--endpoints", "not-a-url", "get", "k")]
+    public async Task Usage_errors_exit_2(params string[] args)
+    {
+        var result = await RunAsync(args);
+        Assert.Equal(2, result.Exit);
+        Assert.NotEmpty(result.Error);
+    }
+
+    [Fact]
+    public async Task Help_documents_exit_codes()
+    {
+        var help = await RunAsync("--help");
+        Assert.Equal(0, help.Exit);
+        Assert.Contains("Exit codes", help.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Invalid_argument_exits_4()
+    {
+        string longKey = new('k', FakeRaftKvNode.SmallOptions.MaxKeyBytes + 1);
+        Assert.Equal(4, (await RunAsync("put", longKey, "v")).Exit);
+    }
+
+    [Fact]
+    public async Task Unreachable_cluster_exits_3()
+    {
+        var result = await RunAsync("--endpoints", ClosedPort.Address(), "get", "k");
+        Assert.Equal(3, result.Exit);
+    }
+
+    [Fact]
+    public async Task No_leader_exits_3()
+    {
+        _node.LeaderId = 0;
+        Assert.Equal(3, (await RunAsync("put", "k", "v")).Exit);
+    }
+}

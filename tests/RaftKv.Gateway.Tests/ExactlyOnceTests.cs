@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using RaftKv.Client;
+using RaftKv.Gateway.Tests.Infrastructure;
+
+namespace RaftKv.Gateway.Tests;
+
+public sealed class ExactlyOnceTests : IAsyncLifetime
+{
+    private FakeRaftKvNode _node = null!;
+    private GatewayTestServer _server = null!;
+    private RaftKvClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _node = new FakeRaftKvNode(1);
+        _server = await GatewayTestServer.StartAsync(_node);
+        _client = _server.CreateClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _server.DisposeAsync();
+        _node.Dispose();
+    }
+
+    [Fact]
+    public async Task A_put_whose_reply_was_lost_is_retried_with_the_same_sequence_and_applied_once()
+    {
+        await _client.PutAsync("warm-up", "x");
+        ulong before = _node.LastIndex;
+        _node.DropNextReplies(1);
+
+        var put = await _client.PutAsync("k", "v");
+
+        // Two proposals reached the log (the original and the retry), but the reply is the original's: the retry was
+        // answered from the session table, not applied again (which would have moved the key's revision).
+        Assert.Equal(before + 2, _node.LastIndex);
+        Assert.Equal(before + 1, put.ModRevision);
+        Assert.Equal(before + 1, (await _client.GetAsync("k"))!.ModRevision);
+    }
+
+    [Fact]
+    public async Task A_cas_counter_increments_exactly_once_per_logical_increment_despite_lost_replies()
+    {
+        const int increments = 10;
+        var created = await _client.CompareAndSwapAsync("counter", CasExpectation.Absent, "0");
+        Assert.True(created.Succeeded);
+        for (int i = 0; i < increments; i++)
+        {
+            var current = await _client.GetAsync("counter");
+            int value = int.Parse(Encoding.UTF8.GetString(current!.Value), CultureInfo.InvariantCulture);
+            // Every other increment loses its reply after being applied. A retry re-applied as a new command would
+            // fail its CAS (the value already moved); the session table answers it with the original success.
+            if (i % 2 == 0) _node.DropNextReplies(1);
+            var result = await _client.CompareAndSwapAsync("counter", CasExpectation.ModRevision(current.ModRevision),
+                (value + 1).ToString(CultureInfo.InvariantCulture));
+            Assert.True(result.Succeeded, $"increment {i} reported failure");
+        }
+
+        var final = await _client.GetAsync("counter");
+        Assert.Equal(increments.ToString(CultureInfo.InvariantCulture), Encoding.UTF8.GetString(final!.Value));
+    }
+
+    [Fact]
+    public async Task A_write_whose_replies_are_all_lost_surfaces_unavailable_and_the_next_write_still_succeeds()
+    {
+        using var client = _server.CreateClient(maxAttempts: 2);
+        await client.PutAsync("warm-up", "x");
+        _node.DropNextReplies(2);
+        var failure = await Assert.ThrowsAsync<RaftKv.Grpc.RpcException>(() => client.PutAsync("doubt", "1"));
+        Assert.Equal(RaftKv.Grpc.StatusCode.Unavailable, failure.StatusCode);
+
+        var next = await client.PutAsync("after", "2");
+        Assert.Equal(_node.LastIndex, next.ModRevision);
+        Assert.Equal("1", Encoding.UTF8.GetString((await client.GetAsync("doubt"))!.Value));
+    }
+}

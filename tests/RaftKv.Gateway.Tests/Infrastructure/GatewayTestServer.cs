@@ -1,0 +1,75 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using RaftKv.Client;
+using RaftKv.ClientGateway;
+using RaftKv.Grpc.Client;
+using RaftKv.Grpc.Server;
+
+namespace RaftKv.Gateway.Tests.Infrastructure;
+
+/// <summary>The real gateway on Kestrel (127.0.0.1, dynamic port, h2c) over a <see cref="FakeRaftKvNode"/>.</summary>
+public sealed class GatewayTestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GatewayTestServer(WebApplication app, FakeRaftKvNode node, string address)
+    {
+        _app = app;
+        Node = node;
+        Address = address;
+    }
+
+    public FakeRaftKvNode Node { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>"http://127.0.0.1:port".</summary>
+    public string Address { get; }
+
+    public static async Task<GatewayTestServer> StartAsync(FakeRaftKvNode node, TimeProvider? timeProvider = null, KvGatewayOptions? options = null)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseGrpcCleartext()));
+        builder.Services.AddSingleton<IRaftKvNode>(node);
+        if (timeProvider is not null) builder.Services.AddSingleton(timeProvider);
+        builder.Services.AddRaftKvGateway(options);
+        WebApplication app = builder.Build();
+        app.MapRaftKvGateway();
+        await app.StartAsync();
+        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
+        node.Addresses[node.NodeId] = address;
+        return new GatewayTestServer(app, node, address);
+    }
+
+    public RaftKvClient CreateClient(int maxAttempts = 8) => new(new RaftKvClientOptions
+    {
+        Endpoints = [Address],
+        MaxAttempts = maxAttempts,
+        InitialBackoffMs = 10,
+        MaxBackoffMs = 100,
+    });
+
+    public GrpcChannel CreateChannel() => GrpcChannel.ForAddress(Address);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>A clock the test moves by hand (for the gateway's command timestamps).</summary>
+public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
+{
+    private long _utcTicks = start.UtcTicks;
+
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _utcTicks), TimeSpan.Zero);
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _utcTicks, by.Ticks);
+}

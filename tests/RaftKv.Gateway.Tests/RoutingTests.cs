@@ -1,0 +1,118 @@
+using System.Text;
+using Google.Protobuf;
+using RaftKv.Client;
+using RaftKv.Client.Protos;
+using RaftKv.Gateway.Tests.Infrastructure;
+using RaftKv.Grpc;
+using RaftKv.Grpc.Client;
+
+namespace RaftKv.Gateway.Tests;
+
+public sealed class RoutingTests
+{
+    [Fact]
+    public async Task No_leader_is_unavailable_and_nothing_is_applied()
+    {
+        using var node = new FakeRaftKvNode(1) { LeaderId = 0 };
+        await using var server = await GatewayTestServer.StartAsync(node);
+        await using var client = server.CreateClient(maxAttempts: 2);
+
+        var write = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync("k", "v"));
+        Assert.Equal(StatusCode.Unavailable, write.StatusCode);
+        Assert.Contains("no leader", write.Detail, StringComparison.Ordinal);
+
+        var read = await Assert.ThrowsAsync<RpcException>(() => client.GetAsync("k"));
+        Assert.Equal(StatusCode.Unavailable, read.StatusCode);
+
+        Assert.Equal(0UL, node.LastIndex);
+    }
+
+    [Fact]
+    public async Task A_follower_gateway_forwards_writes_and_reads_to_the_leader_gateway()
+    {
+        using var leaderNode = new FakeRaftKvNode(1, [1, 2]);
+        using var followerNode = new FakeRaftKvNode(2, [1, 2]) { LeaderId = 1 };
+        await using var leader = await GatewayTestServer.StartAsync(leaderNode);
+        await using var follower = await GatewayTestServer.StartAsync(followerNode);
+        followerNode.Addresses[1] = leader.Address;
+
+        using var channel = follower.CreateChannel();
+        var session = await channel.UnaryAsync(KvMethods.RegisterSession, new RegisterSessionRequest());
+        var put = await channel.UnaryAsync(KvMethods.Put, new PutRequest
+        {
+            SessionId = session.SessionId, Sequence = 1, Key = ByteString.CopyFromUtf8("fwd"), Value = ByteString.CopyFromUtf8("v"),
+        });
+
+        Assert.Equal(leaderNode.LastIndex, put.ModRevision);
+        Assert.Equal(0UL, followerNode.LastIndex);
+        Assert.Equal("v", Encoding.UTF8.GetString(leaderNode.StateMachine.Get("fwd"u8.ToArray())!.Value.Span));
+
+        // Reads are served by the contacted node's own replica (after ReadIndex when linearizable), never
+        // forwarded; this fake follower never applies, so its local state is still empty.
+        var staleRead = await channel.UnaryAsync(KvMethods.Get, new GetRequest { Key = ByteString.CopyFromUtf8("fwd"), Consistency = Consistency.Stale });
+        Assert.False(staleRead.Found);
+    }
+
+    [Fact]
+    public async Task With_the_no_forward_header_a_follower_answers_unavailable_with_the_leader_hint()
+    {
+        using var leaderNode = new FakeRaftKvNode(1, [1, 2]);
+        using var followerNode = new FakeRaftKvNode(2, [1, 2]) { LeaderId = 1 };
+        await using var leader = await GatewayTestServer.StartAsync(leaderNode);
+        await using var follower = await GatewayTestServer.StartAsync(followerNode);
+        followerNode.Addresses[1] = leader.Address;
+
+        using var channel = follower.CreateChannel();
+        var options = new CallOptions { Headers = [new(KvMethods.NoForwardHeader, "1")] };
+        var failure = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.RegisterSession, new RegisterSessionRequest(), options));
+
+        Assert.Equal(StatusCode.Unavailable, failure.StatusCode);
+        Assert.EndsWith($"leader=1@{leader.Address}", failure.Detail, StringComparison.Ordinal);
+        Assert.Equal(0UL, leaderNode.LastIndex);
+    }
+
+    [Fact]
+    public async Task A_client_seeded_with_a_follower_finds_the_leader_through_status()
+    {
+        using var leaderNode = new FakeRaftKvNode(1, [1, 2]);
+        using var followerNode = new FakeRaftKvNode(2, [1, 2]) { LeaderId = 1 };
+        await using var leader = await GatewayTestServer.StartAsync(leaderNode);
+        await using var follower = await GatewayTestServer.StartAsync(followerNode);
+        followerNode.Addresses[1] = leader.Address;
+        leaderNode.Addresses[2] = follower.Address;
+
+        await using var client = follower.CreateClient();
+        await client.PutAsync("k", "v");
+
+        Assert.Equal(leader.Address, client.CurrentEndpoint);
+        Assert.Equal("v", Encoding.UTF8.GetString((await client.GetAsync("k"))!.Value));
+    }
+
+    [Fact]
+    public async Task A_client_rotates_past_an_unreachable_seed()
+    {
+        using var node = new FakeRaftKvNode(1);
+        await using var server = await GatewayTestServer.StartAsync(node);
+        await using var client = new RaftKvClient(new RaftKvClientOptions
+        {
+            Endpoints = [ClosedPort.Address(), server.Address],
+            InitialBackoffMs = 10,
+        });
+
+        await client.PutAsync("k", "v");
+        Assert.Equal("v", Encoding.UTF8.GetString((await client.GetAsync("k"))!.Value));
+    }
+}
+
+/// <summary>An address on which nothing listens (a port bound, then released).</summary>
+internal static class ClosedPort
+{
+    public static string Address()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return $"http://127.0.0.1:{port}";
+    }
+}
