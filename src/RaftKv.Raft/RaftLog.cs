@@ -40,6 +40,9 @@ internal sealed class RaftLog
 
     public int Count => _entries.Count;
 
+    /// <summary>Approximate bytes held by uncompacted entries: the driver compacts when this grows too large.</summary>
+    public long SizeBytes { get; private set; }
+
     /// <summary>The term of the entry at <paramref name="index"/>, or null if it is compacted or beyond the end.</summary>
     public ulong? TermAt(ulong index)
     {
@@ -65,6 +68,7 @@ internal sealed class RaftLog
         Invariant.Check(entry.Index == LastIndex + 1, $"append of {entry.Index} after last index {LastIndex}");
         Invariant.Check(entry.Term >= LastTerm, $"append of term {entry.Term} after term {LastTerm}");
         _entries.Add(entry);
+        SizeBytes += entry.SizeBytes;
     }
 
     /// <summary>Removes every entry at or after <paramref name="index"/>; committed entries are never removed.</summary>
@@ -72,7 +76,9 @@ internal sealed class RaftLog
     {
         Invariant.Check(index > Committed, $"truncation at {index} would remove committed entries (commit {Committed})");
         Invariant.Check(index > SnapshotIndex && index <= LastIndex + 1, $"truncation at {index} outside the log");
-        _entries.RemoveRange((int)(index - FirstIndex), (int)(LastIndex - index + 1));
+        int from = (int)(index - FirstIndex);
+        for (int i = from; i < _entries.Count; i++) SizeBytes -= _entries[i].SizeBytes;
+        _entries.RemoveRange(from, _entries.Count - from);
         Stable = Math.Min(Stable, index - 1);
     }
 
@@ -149,7 +155,9 @@ internal sealed class RaftLog
         Invariant.Check(snapshot.Index <= Applied, $"compaction to {snapshot.Index} beyond applied {Applied}");
         if (snapshot.Index <= SnapshotIndex) return;
         Invariant.Check(MatchTerm(snapshot.Index, snapshot.Term), $"snapshot term {snapshot.Term} differs from the log at {snapshot.Index}");
-        _entries.RemoveRange(0, (int)(snapshot.Index - SnapshotIndex));
+        int covered = (int)(snapshot.Index - SnapshotIndex);
+        for (int i = 0; i < covered; i++) SizeBytes -= _entries[i].SizeBytes;
+        _entries.RemoveRange(0, covered);
         Snapshot = snapshot;
     }
 
@@ -158,6 +166,7 @@ internal sealed class RaftLog
     {
         Invariant.Check(snapshot.Index > Committed, $"restoring snapshot {snapshot.Index} at or below commit {Committed}");
         _entries.Clear();
+        SizeBytes = 0;
         Snapshot = snapshot;
         Committed = Applied = Stable = snapshot.Index;
     }

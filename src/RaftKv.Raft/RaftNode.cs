@@ -70,6 +70,9 @@ public sealed partial class RaftNode
 
     internal RaftLog Log => _log;
 
+    /// <summary>Approximate bytes of log entries not yet compacted into a snapshot; drives the snapshot policy.</summary>
+    public long UncompactedLogBytes => _log.SizeBytes;
+
     private HardState CurrentHardState => new(Term, Vote, _log.Committed);
 
     private SoftState CurrentSoftState => new(Role, Leader, Term);

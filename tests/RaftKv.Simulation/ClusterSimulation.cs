@@ -1,4 +1,6 @@
 using RaftKv.Raft;
+using RaftKv.Storage.Snapshots;
+using RaftKv.Storage.Wal;
 
 namespace RaftKv.Simulation;
 
@@ -30,7 +32,9 @@ public sealed class ClusterSimulation
         _options = options;
         _random = new DeterministicRandom(options.Seed);
         _configuration = new ClusterConfiguration(Enumerable.Range(1, options.NodeCount).Select(i => (ulong)i));
-        storageFactory ??= (_, configuration, _) => new MemorySimulatedStorage(configuration);
+        storageFactory ??= options.Storage == SimulatedStorageKind.WriteAheadLog
+            ? (_, configuration, random) => new WalSimulatedStorage(configuration, random, options.ShortWriteProbability, options.SegmentSizeBytes)
+            : (_, configuration, _) => new MemorySimulatedStorage(configuration);
         _storageFactory = id => storageFactory(id, _configuration, new DeterministicRandom(options.Seed ^ (id << 40)));
         _nodes = [.. _configuration.Voters.Select(id => new SimulatedNode(id, _storageFactory(id)))];
     }
@@ -130,15 +134,34 @@ public sealed class ClusterSimulation
 
     // ---- nodes and the Ready loop ------------------------------------------------------------------------------
 
-    private void StartNode(SimulatedNode node)
+    /// <summary>Starts (restarts) a node from its storage; a storage I/O error leaves it down and retries later.</summary>
+    internal void StartNode(SimulatedNode node)
     {
-        (PersistentState state, byte[]? snapshotData) = node.Storage.Load();
+        PersistentState state;
+        byte[]? snapshotData;
+        try
+        {
+            (state, snapshotData) = node.Storage.Load();
+        }
+        catch (IOException e)
+        {
+            Trace?.Invoke($"{NowMs,6}ms node {node.Id} failed to start: {e.Message}");
+            node.Storage.Crash();
+            Schedule(_random.Next(1, 100), new RestartNode(node.Index));
+            return;
+        }
+        catch (Exception e) when (e is WalCorruptionException or SnapshotCorruptionException)
+        {
+            // The simulator only crashes, tears unsynced writes and fails writes: none of that may look like corruption.
+            _checker.Violation($"node {node.Id} reports corruption after crash-only faults: {e.Message}");
+            return;
+        }
         node.Start(state, snapshotData, NodeOptions(node.Id));
         Trace?.Invoke($"{NowMs,6}ms start node {node.Id}: {state.HardState} snapshot={state.Snapshot} entries={state.Entries.Count}");
         _checker.OnRestart(node.Id, state.HardState);
         int phase = _random.Next(1, _options.TickIntervalMs + 1);
         Schedule(phase, new NodeTick(node.Index, node.Incarnation));
-        Drive(node);
+        Guard(node, _ => { });
     }
 
     private RaftOptions NodeOptions(ulong id) => new()
@@ -163,6 +186,13 @@ public sealed class ClusterSimulation
         catch (RaftInvariantException e)
         {
             _checker.Violation($"node {node.Id} broke an invariant: {e.Message}");
+        }
+        catch (IOException e)
+        {
+            // I/O errors after open are fail-stop: the node crashes and recovers from what its disk holds.
+            Trace?.Invoke($"{NowMs,6}ms node {node.Id} fail-stops on I/O error: {e.Message}");
+            node.Crash();
+            Schedule(_random.Next(1, _options.MaxDowntimeMs + 1), new RestartNode(node.Index));
         }
     }
 
@@ -221,9 +251,9 @@ public sealed class ClusterSimulation
     private void MaybeSnapshot(SimulatedNode node)
     {
         RaftNode raft = node.Raft!;
-        if (_options.SnapshotEveryEntries == 0) return;
+        if (_options.SnapshotThresholdBytes == 0 || raft.UncompactedLogBytes < _options.SnapshotThresholdBytes) return;
         ulong applied = node.StateMachine!.AppliedIndex;
-        if (applied < raft.Log.SnapshotIndex + (ulong)_options.SnapshotEveryEntries) return;
+        if (applied <= raft.Log.SnapshotIndex) return;
         using var image = node.StateMachine.TakeSnapshot();
         using var bytes = new MemoryStream();
         image.WriteTo(bytes);
@@ -310,6 +340,7 @@ public sealed class ClusterSimulation
     {
         _faultsOn = false;
         _blockedLinks.Clear();
+        foreach (SimulatedNode node in _nodes) node.Storage.StopFaults();
         foreach (SimulatedNode node in _nodes.Where(n => !n.IsUp)) StartNode(node);
     }
 
@@ -360,6 +391,11 @@ public sealed class ClusterSimulation
         var live = _nodes.Where(n => n.IsUp).Select(n => (n.Id, n.Raft!)).ToList();
         _checker.CheckLogMatching(live);
         if (_checker.Violations.Count > 0) return;
+        if (_nodes.Any(n => !n.IsUp))
+        {
+            _checker.Violation("liveness: nodes still down after healing: " + string.Join(", ", _nodes.Where(n => !n.IsUp).Select(n => n.Id)));
+            return;
+        }
         // Let followers catch up with the final commit index, then every replica must hold the same state.
         RunUntil(NowMs + 5_000, () => _nodes.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
         var states = _nodes.Select(n => (n.StateMachine!.AppliedIndex, n.StateMachine.StateHash)).Distinct().ToArray();

@@ -32,6 +32,9 @@ public interface ISimulatedStorage
     (SnapshotMetadata Metadata, byte[] Data)? LatestSnapshot { get; }
 
     void Crash();
+
+    /// <summary>The liveness phase: storage stops injecting faults (crashes still lose unsynced data).</summary>
+    void StopFaults();
 }
 
 /// <summary>Durable in-memory storage: the simplest faithful model of "fsync'd data survives, the rest does not".</summary>
@@ -84,4 +87,8 @@ public sealed class MemorySimulatedStorage(ClusterConfiguration configuration) :
     }
 
     public void Crash() => _unsynced.Clear();
+
+    public void StopFaults()
+    {
+    }
 }

@@ -37,8 +37,14 @@ public sealed record SimulationOptions
     public int MeanCrashIntervalMs { get; init; }
     public int MaxDowntimeMs { get; init; } = 1000;
 
-    /// <summary>Take a snapshot and compact after this many applied entries (0: never).</summary>
-    public int SnapshotEveryEntries { get; init; }
+    /// <summary>Take a snapshot and compact once the uncompacted log exceeds this many bytes (0: never).</summary>
+    public int SnapshotThresholdBytes { get; init; }
+
+    /// <summary>WAL storage only: the chance that one write stores a prefix and fails (fail-stop for the node).</summary>
+    public double ShortWriteProbability { get; init; }
+
+    /// <summary>WAL storage only: segment size; small segments exercise rolling and whole-segment deletion.</summary>
+    public long SegmentSizeBytes { get; init; } = 4096;
 
     public int ProposalIntervalMs { get; init; } = 20;
     public int MaxCommands { get; init; } = 200;
@@ -65,7 +71,9 @@ public sealed record SimulationOptions
             MeanPartitionIntervalMs = random.Chance(0.2) ? 0 : random.Next(200, 2000),
             MeanCrashIntervalMs = random.Chance(0.2) ? 0 : random.Next(300, 3000),
             MaxDowntimeMs = random.Next(50, 2000),
-            SnapshotEveryEntries = random.Chance(0.3) ? 0 : random.Next(10, 100),
+            SnapshotThresholdBytes = random.Chance(0.3) ? 0 : random.Next(400, 4000),
+            ShortWriteProbability = random.Chance(0.5) ? 0 : random.NextDouble() * 0.01,
+            SegmentSizeBytes = random.Next(1024, 16384),
             ProposalIntervalMs = random.Next(2, 40),
             MaxInflightMessages = random.Next(1, 32),
             MaxAppendBytes = random.Next(64, 8192),
@@ -76,6 +84,6 @@ public sealed record SimulationOptions
 
     public override string ToString() =>
         $"nodes={NodeCount} latency={MinLatencyMs}-{MaxLatencyMs}ms drop={DropRate:F2} dup={DuplicateRate:F2} " +
-        $"partitionEvery={MeanPartitionIntervalMs}ms crashEvery={MeanCrashIntervalMs}ms snapshotEvery={SnapshotEveryEntries} " +
+        $"partitionEvery={MeanPartitionIntervalMs}ms crashEvery={MeanCrashIntervalMs}ms snapshotAt={SnapshotThresholdBytes}B shortWrites={ShortWriteProbability:F3} " +
         $"storage={Storage} bug={Bug}";
 }
