@@ -15,7 +15,7 @@ public interface IPeerMessageHandler
     /// <summary>
     /// One chunk of an InstallSnapshot transfer arrived (<paramref name="installSnapshot"/> carries the metadata of the
     /// snapshot being sent). The silo feeds it to its <see cref="SnapshotReceiver"/> on the driver thread. When the
-    /// receipt is <see cref="ChunkOutcome.Published"/>, the silo steps <paramref name="installSnapshot"/> into Raft.
+    /// receipt is <see cref="ChunkOutcome.Completed"/>, the silo steps <paramref name="installSnapshot"/> into Raft.
     /// </summary>
     Task<ChunkReceipt> OnSnapshotChunkAsync(Message installSnapshot, SnapshotChunk chunk, CancellationToken cancellationToken);
 

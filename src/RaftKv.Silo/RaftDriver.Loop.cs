@@ -1,0 +1,248 @@
+using RaftKv.ClientGateway;
+using RaftKv.Raft;
+using RaftKv.StateMachine;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Silo;
+
+public sealed partial class RaftDriver
+{
+    /// <summary>Work for the driver thread. Inputs that carry a caller's completion can be failed on shutdown.</summary>
+    private abstract record Input
+    {
+        public static readonly Input Tick = new TickInput();
+
+        public virtual void Fail(Exception error)
+        {
+        }
+
+        public sealed record TickInput : Input;
+        public sealed record Step(Message Message) : Input;
+        public sealed record SnapshotFailed(ulong Peer) : Input;
+
+        public sealed record Propose(ReadOnlyMemory<byte> Command, TaskCompletionSource<ReadOnlyMemory<byte>> Reply) : Input
+        {
+            public override void Fail(Exception error) => Reply.TrySetException(error);
+        }
+
+        public sealed record Read(TaskCompletionSource Done) : Input
+        {
+            public override void Fail(Exception error) => Done.TrySetException(error);
+        }
+
+        public sealed record Chunk(Message InstallSnapshot, SnapshotChunk Data, TaskCompletionSource<ChunkReceipt> Receipt) : Input
+        {
+            public override void Fail(Exception error) => Receipt.TrySetException(error);
+        }
+
+        public sealed record OpenSnapshot(TaskCompletionSource<SnapshotChunker?> Chunker) : Input
+        {
+            public override void Fail(Exception error) => Chunker.TrySetException(error);
+        }
+
+        public sealed record SnapshotWritten(SnapshotMetadata Metadata, SnapshotWriter Writer, Exception? Error) : Input;
+    }
+
+    private void Loop()
+    {
+        try
+        {
+            while (_inbox.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                // Drain everything queued: this is the batching point (group commit, one AppendEntries per follower).
+                while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
+                ProcessReady();
+                _status = _raft.Status;
+            }
+            FailAllPending(new UnavailableException("the node is shutting down"));
+            _stateMachine.CheckpointAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            // I/O errors after start are fail-stop: never keep serving from state that may not be durable.
+            _stopped = true;
+            FailAllPending(new UnavailableException("the node stopped after a fatal error"));
+            _onFatal(e);
+        }
+    }
+
+    private void Handle(Input input)
+    {
+        switch (input)
+        {
+            case Input.TickInput:
+                _raft.Tick();
+                ExpireReads();
+                break;
+            case Input.Step step:
+                if (!_isolated) _raft.Step(step.Message);
+                break;
+            case Input.Propose propose:
+                HandlePropose(propose);
+                break;
+            case Input.Read read:
+                HandleRead(read);
+                break;
+            case Input.Chunk chunk:
+                HandleSnapshotChunk(chunk);
+                break;
+            case Input.OpenSnapshot open:
+                open.Chunker.TrySetResult(_storage.LatestSnapshot is null
+                    ? null
+                    : new SnapshotChunker(_storage.Snapshots, new SnapshotTransferOptions()));
+                break;
+            case Input.SnapshotFailed failed:
+                _raft.ReportSnapshotFailure(failed.Peer);
+                break;
+            case Input.SnapshotWritten written:
+                FinishSnapshot(written);
+                break;
+        }
+    }
+
+    private void HandlePropose(Input.Propose propose)
+    {
+        ProposeResult result = _raft.Propose(propose.Command);
+        switch (result.Outcome)
+        {
+            case ProposeOutcome.Accepted:
+                _proposals[result.Index] = (result.Term, propose.Reply);
+                break;
+            case ProposeOutcome.NotLeader:
+                propose.Reply.TrySetException(new NotLeaderException(result.LeaderHint));
+                break;
+            default:
+                propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry"));
+                break;
+        }
+    }
+
+    private void HandleRead(Input.Read read)
+    {
+        ulong id = ++_nextReadId;
+        if (_raft.ReadIndex(id) == ReadIndexOutcome.NoLeader)
+        {
+            read.Done.TrySetException(new UnavailableException("no leader; retry"));
+            return;
+        }
+        _reads[id] = (read.Done, Environment.TickCount64 + _options.ReadIndexTimeoutMs);
+    }
+
+    private void ExpireReads()
+    {
+        if (_reads.Count == 0) return;
+        long now = Environment.TickCount64;
+        foreach ((ulong id, (TaskCompletionSource done, long deadline)) in _reads.ToArray())
+        {
+            if (now < deadline) continue;
+            done.TrySetException(new UnavailableException("leadership could not be confirmed in time; retry"));
+            _reads.Remove(id);
+        }
+    }
+
+    private void HandleSnapshotChunk(Input.Chunk chunk)
+    {
+        if (_isolated)
+        {
+            chunk.Receipt.TrySetException(new UnavailableException("isolated"));
+            return;
+        }
+        _snapshotReceiver ??= new SnapshotReceiver(_storage.Snapshots);
+        ChunkReceipt receipt = _snapshotReceiver.Accept(chunk.Data);
+        if (receipt.Outcome == ChunkOutcome.Completed)
+        {
+            // The whole snapshot is staged and verified: now Raft may decide to install it (thesis 5.3).
+            _raft.Step(chunk.InstallSnapshot with { Snapshot = _storage.LatestSnapshot });
+        }
+        chunk.Receipt.TrySetResult(receipt);
+    }
+
+    /// <summary>The driver half of the Ready contract (see <see cref="Ready"/>).</summary>
+    private void ProcessReady()
+    {
+        while (_raft.HasReady())
+        {
+            Ready ready = _raft.GetReady();
+            if (ready.SoftState is { } soft)
+            {
+                SiloLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
+                if (soft.Role != RaftRole.Leader) FailProposals("leadership changed before the write committed; retry with the same sequence number");
+            }
+            Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
+            if (ready.Snapshot is { } snapshot)
+            {
+                _storage.InstallPublishedSnapshot(snapshot);
+                _stateMachine.Restore(snapshot.Index, new MemoryStream(_storage.ReadLatestSnapshotData()));
+                SiloLog.SnapshotInstalled(_logger, _options.NodeId, snapshot.Index, snapshot.Term);
+            }
+            _storage.Save(ready.HardState, ready.Entries); // one fsync for the whole batch
+            Send(ready.MessagesAfterPersist);
+            foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
+            foreach (ReadState state in ready.ReadStates) OnReadState(state);
+            _raft.Advance(ready);
+            ReleaseReads();
+            MaybeCheckpoint();
+            MaybeStartSnapshot();
+        }
+    }
+
+    private void Send(IReadOnlyList<Message> messages)
+    {
+        if (_isolated) return;
+        foreach (Message message in messages) _transport!.Send(message);
+    }
+
+    private void Apply(in LogEntry entry)
+    {
+        ReadOnlyMemory<byte> reply = _stateMachine.Apply(entry).ToArray();
+        _appliedSinceCheckpoint++;
+        if (_proposals.Remove(entry.Index, out var pending))
+        {
+            if (pending.Term == entry.Term) pending.Reply.TrySetResult(reply);
+            else pending.Reply.TrySetException(new UnavailableException("the write was overwritten by a new leader; retry with the same sequence number"));
+        }
+    }
+
+    private void OnReadState(ReadState state)
+    {
+        if (!_reads.Remove(state.RequestId, out var read)) return;
+        if (!state.Succeeded)
+        {
+            read.Done.TrySetException(new UnavailableException("leadership could not be confirmed; retry"));
+            return;
+        }
+        _readsWaitingForApply.Enqueue(read.Done, state.Index);
+    }
+
+    private void ReleaseReads()
+    {
+        ulong applied = _stateMachine.AppliedIndex;
+        while (_readsWaitingForApply.TryPeek(out TaskCompletionSource? done, out ulong index) && index <= applied)
+        {
+            _readsWaitingForApply.Dequeue();
+            done.TrySetResult();
+        }
+    }
+
+    private void MaybeCheckpoint()
+    {
+        if (_appliedSinceCheckpoint < (ulong)_options.CheckpointEveryEntries) return;
+        _appliedSinceCheckpoint = 0;
+        _ = _stateMachine.CheckpointAsync(); // the cut is taken now; FASTER flushes in the background
+    }
+
+    private void FailProposals(string reason)
+    {
+        foreach (var pending in _proposals.Values) pending.Reply.TrySetException(new UnavailableException(reason));
+        _proposals.Clear();
+    }
+
+    private void FailAllPending(Exception error)
+    {
+        FailProposals(error.Message);
+        foreach (var read in _reads.Values) read.Done.TrySetException(error);
+        _reads.Clear();
+        while (_readsWaitingForApply.TryDequeue(out TaskCompletionSource? done, out _)) done.TrySetException(error);
+        while (_inbox.Reader.TryRead(out Input? input)) input.Fail(error);
+    }
+}

@@ -1,0 +1,78 @@
+using RaftKv.Raft;
+using RaftKv.StateMachine;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Silo;
+
+public sealed partial class RaftDriver
+{
+    /// <summary>
+    /// Log compaction: once the uncompacted log is large, capture a state machine image on this thread (cheap), write
+    /// it to a new snapshot file on a background thread while applying goes on, then publish it and drop the log it
+    /// covers back on this thread.
+    /// </summary>
+    private void MaybeStartSnapshot()
+    {
+        if (_snapshotInProgress || _raft.UncompactedLogBytes < _options.SnapshotThresholdBytes) return;
+        ulong applied = _stateMachine.AppliedIndex;
+        if (applied <= _raft.Status.SnapshotIndex) return;
+
+        SnapshotMetadata metadata = _raft.DescribeSnapshot(applied);
+        IStateMachineSnapshot image = _stateMachine.TakeSnapshot();
+        SnapshotWriter writer = _storage.Snapshots.BeginWrite(metadata);
+        _snapshotInProgress = true;
+        _ = Task.Run(() =>
+        {
+            Exception? error = null;
+            try
+            {
+                using var stream = new SnapshotWriterStream(writer);
+                image.WriteTo(stream);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+            finally
+            {
+                image.Dispose();
+            }
+            _inbox.Writer.TryWrite(new Input.SnapshotWritten(metadata, writer, error));
+        });
+    }
+
+    private void FinishSnapshot(Input.SnapshotWritten written)
+    {
+        _snapshotInProgress = false;
+        if (written.Error is not null)
+        {
+            written.Writer.Dispose();
+            throw new IOException($"writing snapshot {written.Metadata} failed", written.Error);
+        }
+        if (written.Metadata.Index <= (_storage.LatestSnapshot?.Index ?? 0))
+        {
+            written.Writer.Dispose(); // a newer snapshot arrived from the leader meanwhile
+            return;
+        }
+        written.Writer.Commit();
+        _storage.CompactToPublished(written.Metadata);
+        _raft.CompactLog(written.Metadata);
+        SiloLog.Compacted(_logger, _options.NodeId, written.Metadata.Index, _storage.SegmentCount);
+    }
+
+    /// <summary>Adapts a <see cref="SnapshotWriter"/> to the <see cref="Stream"/> the state machine writes to.</summary>
+    private sealed class SnapshotWriterStream(SnapshotWriter writer) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => writer.LengthBytes;
+        public override long Position { get => writer.LengthBytes; set => throw new NotSupportedException(); }
+        public override void Write(byte[] buffer, int offset, int count) => writer.Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer) => writer.Write(buffer);
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using RaftKv.ClientGateway;
+using RaftKv.Mesh;
+using RaftKv.Raft;
+using RaftKv.StateMachine;
+using RaftKv.Storage;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Silo;
+
+/// <summary>Sends Raft messages to peers without blocking; the peer mesh in production, a fake in tests.</summary>
+public interface IRaftTransport
+{
+    void Send(Message message);
+}
+
+/// <summary>
+/// Drives one <see cref="RaftNode"/> on a dedicated thread: the single owner of the Raft core, the node's storage
+/// and the state machine's apply path. Everything else (gateway calls, peer messages, timer ticks) reaches it as
+/// inputs in one queue. Each loop iteration drains every queued input — so all proposals and reads that arrived
+/// meanwhile share one Ready, one AppendEntries per follower and one fsync (group commit) — then carries out the
+/// Ready contract: send leader messages, persist, send acknowledgements, apply, advance.
+/// </summary>
+public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisposable
+{
+    private readonly SiloOptions _options;
+    private readonly RaftNode _raft;
+    private readonly NodeStorage _storage;
+    private readonly FasterKvStateMachine _stateMachine;
+    private readonly ILogger _logger;
+    private readonly Action<Exception> _onFatal;
+    private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Thread _thread;
+    private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ReadOnlyMemory<byte>> Reply)> _proposals = [];
+    private readonly Dictionary<ulong, (TaskCompletionSource Done, long DeadlineMs)> _reads = [];
+    private readonly PriorityQueue<TaskCompletionSource, ulong> _readsWaitingForApply = new();
+    private readonly Dictionary<ulong, string> _clientAddresses;
+    private IRaftTransport? _transport;
+    private SnapshotReceiver? _snapshotReceiver;
+    private Timer? _ticker;
+    private volatile RaftStatus _status;
+    private volatile bool _isolated;
+    private ulong _nextReadId;
+    private ulong _appliedSinceCheckpoint;
+    private bool _snapshotInProgress;
+    private volatile bool _stopped;
+
+    public RaftDriver(SiloOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, ILogger logger, Action<Exception> onFatal)
+    {
+        _options = options;
+        _storage = storage;
+        _stateMachine = stateMachine;
+        _logger = logger;
+        _onFatal = onFatal;
+        _clientAddresses = options.Members.ToDictionary(m => m.Id, m => m.ClientAddress);
+
+        PersistentState state = storage.ReadPersistentState();
+        SnapshotMetadata snapshot = state.Snapshot!;
+        if (stateMachine.AppliedIndex < snapshot.Index)
+        {
+            // FASTER's last checkpoint is older than the Raft snapshot the WAL was compacted to: start from the snapshot.
+            stateMachine.Restore(snapshot.Index, new MemoryStream(storage.ReadLatestSnapshotData()));
+        }
+        if (stateMachine.AppliedIndex > storage.LastIndex)
+        {
+            throw new InvalidOperationException(
+                $"the state machine reflects log index {stateMachine.AppliedIndex}, beyond the WAL's last index {storage.LastIndex}: the data directory is inconsistent");
+        }
+        ulong seed = (ulong)Stopwatch.GetTimestamp() ^ options.NodeId;
+        _raft = new RaftNode(options.ToRaftOptions(seed), state with { AppliedIndex = stateMachine.AppliedIndex });
+        _status = _raft.Status;
+        SiloLog.Recovered(_logger, options.NodeId, state.HardState.Term, snapshot.Index, storage.LastIndex, stateMachine.AppliedIndex);
+        _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{options.NodeId}" };
+    }
+
+    public ulong NodeId => _options.NodeId;
+
+    public RaftStatus Status => _status;
+
+    public FasterKvStateMachine StateMachine => _stateMachine;
+
+    public string? ClientAddressOf(ulong nodeId) => _clientAddresses.GetValueOrDefault(nodeId);
+
+    /// <summary>Test-only fault: drop every peer message in and out, as a network partition would.</summary>
+    public bool Isolated
+    {
+        get => _isolated;
+        set => _isolated = value;
+    }
+
+    public void Start(IRaftTransport transport)
+    {
+        _transport = transport;
+        _thread.Start();
+        _ticker = new Timer(_ => _inbox.Writer.TryWrite(Input.Tick), null, _options.TickIntervalMs, _options.TickIntervalMs);
+    }
+
+    // ---- inputs from other threads ---------------------------------------------------------------------------------
+
+    public Task<ReadOnlyMemory<byte>> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken)
+    {
+        var reply = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.Propose(command, reply));
+        return reply.Task.WaitAsync(cancellationToken);
+    }
+
+    public Task ReadIndexAsync(CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.Read(done));
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    public void OnMessage(Message message)
+    {
+        if (!_isolated) _inbox.Writer.TryWrite(new Input.Step(message));
+    }
+
+    public Task<ChunkReceipt> OnSnapshotChunkAsync(Message installSnapshot, SnapshotChunk chunk, CancellationToken cancellationToken)
+    {
+        if (_isolated) return Task.FromException<ChunkReceipt>(new UnavailableException("isolated"));
+        var receipt = new TaskCompletionSource<ChunkReceipt>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.Chunk(installSnapshot, chunk, receipt));
+        return receipt.Task.WaitAsync(cancellationToken);
+    }
+
+    public Task<SnapshotChunker?> OpenLatestSnapshotAsync(CancellationToken cancellationToken)
+    {
+        var chunker = new TaskCompletionSource<SnapshotChunker?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.OpenSnapshot(chunker));
+        return chunker.Task.WaitAsync(cancellationToken);
+    }
+
+    public void OnSnapshotFailed(ulong peer) => _inbox.Writer.TryWrite(new Input.SnapshotFailed(peer));
+
+    private void Post(Input input)
+    {
+        if (_stopped || !_inbox.Writer.TryWrite(input)) input.Fail(new UnavailableException("the node is shutting down"));
+    }
+
+    /// <summary>Stops the loop, fails everything pending, and checkpoints FASTER so a restart replays little.</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        _ticker?.Dispose();
+        _inbox.Writer.TryComplete();
+        if (_thread.IsAlive) await Task.Run(() => _thread.Join()).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _ticker?.Dispose();
+        _snapshotReceiver?.Dispose();
+    }
+}

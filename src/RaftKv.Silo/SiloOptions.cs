@@ -1,0 +1,91 @@
+using RaftKv.Raft;
+
+namespace RaftKv.Silo;
+
+/// <summary>One member of the cluster as every silo is told about it.</summary>
+public sealed record SiloMember
+{
+    public ulong Id { get; init; }
+
+    /// <summary>Peer mesh address, e.g. http://127.0.0.1:7201 (Raft traffic only).</summary>
+    public string PeerAddress { get; init; } = "";
+
+    /// <summary>Client gateway address, e.g. http://127.0.0.1:7101 (used for leader hints and forwarding).</summary>
+    public string ClientAddress { get; init; } = "";
+}
+
+/// <summary>
+/// Silo configuration, bound from the "RaftKv" section of appsettings, environment (RaftKv__NodeId=...) and the
+/// command line (--RaftKv:NodeId=...). Immutable after binding; <see cref="Validate"/> runs at start.
+/// </summary>
+public sealed record SiloOptions
+{
+    public const string SectionName = "RaftKv";
+
+    public ulong NodeId { get; init; }
+
+    /// <summary>Where this node keeps its WAL, snapshots and FASTER store.</summary>
+    public string DataDirectory { get; init; } = "data";
+
+    /// <summary>Every member including this one. Peer and client ports of this node come from its own entry.</summary>
+    public List<SiloMember> Members { get; init; } = [];
+
+    public int TickIntervalMs { get; init; } = 10;
+
+    /// <summary>Base election timeout; timers are drawn from [ElectionTimeoutMs, 2 * ElectionTimeoutMs).</summary>
+    public int ElectionTimeoutMs { get; init; } = 300;
+
+    public int HeartbeatIntervalMs { get; init; } = 50;
+
+    /// <summary>Snapshot the state machine and compact the log once uncompacted entries exceed this many bytes.</summary>
+    public long SnapshotThresholdBytes { get; init; } = 64L * 1024 * 1024;
+
+    public long WalSegmentSizeBytes { get; init; } = 64L * 1024 * 1024;
+
+    public int MaxAppendBytes { get; init; } = 1024 * 1024;
+
+    public int MaxInflightMessages { get; init; } = 256;
+
+    /// <summary>Checkpoint FASTER after this many applied entries, bounding replay after a restart.</summary>
+    public int CheckpointEveryEntries { get; init; } = 100_000;
+
+    /// <summary>A follower's read waits at most this long for the leader's read index before failing.</summary>
+    public int ReadIndexTimeoutMs { get; init; } = 2_000;
+
+    /// <summary>Test only: exposes a fault-injection method on the client port (isolate this node from its peers).</summary>
+    public bool EnableTestFaults { get; init; }
+
+    public SiloMember Self => Members.Single(m => m.Id == NodeId);
+
+    public RaftOptions ToRaftOptions(ulong randomSeed) => new()
+    {
+        NodeId = NodeId,
+        ElectionTimeoutTicks = Math.Max(2, ElectionTimeoutMs / TickIntervalMs),
+        HeartbeatIntervalTicks = Math.Max(1, HeartbeatIntervalMs / TickIntervalMs),
+        RandomSeed = randomSeed,
+        MaxAppendBytes = MaxAppendBytes,
+        MaxInflightMessages = MaxInflightMessages,
+    };
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (NodeId == 0) errors.Add("RaftKv:NodeId must be set to a non-zero id.");
+        if (Members.Count == 0) errors.Add("RaftKv:Members must list every member (Id, PeerAddress, ClientAddress).");
+        if (Members.Count(m => m.Id == NodeId) != 1) errors.Add($"RaftKv:Members must contain this node ({NodeId}) exactly once.");
+        if (Members.Select(m => m.Id).Distinct().Count() != Members.Count) errors.Add("RaftKv:Members has duplicate ids.");
+        foreach (SiloMember member in Members)
+        {
+            if (member.Id == 0) errors.Add("RaftKv:Members: id 0 is reserved.");
+            if (!Uri.TryCreate(member.PeerAddress, UriKind.Absolute, out _)) errors.Add($"member {member.Id}: PeerAddress '{member.PeerAddress}' is not an absolute URI.");
+            if (!Uri.TryCreate(member.ClientAddress, UriKind.Absolute, out _)) errors.Add($"member {member.Id}: ClientAddress '{member.ClientAddress}' is not an absolute URI.");
+        }
+        if (string.IsNullOrWhiteSpace(DataDirectory)) errors.Add("RaftKv:DataDirectory must be set.");
+        if (TickIntervalMs < 1) errors.Add("RaftKv:TickIntervalMs must be positive.");
+        if (HeartbeatIntervalMs < TickIntervalMs) errors.Add("RaftKv:HeartbeatIntervalMs must be at least TickIntervalMs.");
+        if (ElectionTimeoutMs < 2 * HeartbeatIntervalMs) errors.Add("RaftKv:ElectionTimeoutMs must be at least twice HeartbeatIntervalMs.");
+        if (SnapshotThresholdBytes < 4096) errors.Add("RaftKv:SnapshotThresholdBytes must be at least 4096.");
+        if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
+        return errors;
+    }
+}
