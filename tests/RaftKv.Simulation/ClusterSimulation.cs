@@ -48,12 +48,24 @@ public sealed class ClusterSimulation
 
     internal IReadOnlyList<SimulatedNode> Nodes => _nodes;
 
-    /// <summary>Starts every node and the client; <see cref="Run"/> does this itself.</summary>
-    public void Start()
+    /// <summary>Starts the client and every node (or only <paramref name="nodeIds"/>); <see cref="Run"/> does this itself.</summary>
+    public void Start(params ulong[] nodeIds)
     {
-        foreach (SimulatedNode node in _nodes) StartNode(node);
+        foreach (SimulatedNode node in _nodes.Where(n => nodeIds.Length == 0 || nodeIds.Contains(n.Id))) StartNode(node);
         Schedule(_options.ProposalIntervalMs, new ClientTick());
     }
+
+    /// <summary>Starts (or restarts) one node from its storage.</summary>
+    public void StartNode(ulong nodeId) => StartNode(_nodes[(int)nodeId - 1]);
+
+    /// <summary>Runs after every simulated event; tests use it to watch quantities such as disk usage.</summary>
+    public Action? AfterEachEvent { get; set; }
+
+    public ISimulatedStorage StorageOf(ulong nodeId) => _nodes[(int)nodeId - 1].Storage;
+
+    public SimulatedStateMachine? StateMachineOf(ulong nodeId) => _nodes[(int)nodeId - 1].StateMachine;
+
+    public RaftStatus? StatusOf(ulong nodeId) => _nodes[(int)nodeId - 1].Raft?.Status;
 
     /// <summary>The node that is leader of the highest term among live nodes, if any.</summary>
     public ulong? CurrentLeader() =>
@@ -95,6 +107,7 @@ public sealed class ClusterSimulation
             _checker.NowMs = NowMs;
             _eventCount++;
             Handle(next);
+            AfterEachEvent?.Invoke();
         }
         NowMs = Math.Max(NowMs, untilMs);
         return done();
@@ -376,7 +389,7 @@ public sealed class ClusterSimulation
     private void Propose(SimulatedNode target, ulong id)
     {
         _clientCommands[id] = NowMs;
-        Guard(target, node => node.Raft!.Propose(SimulatedStateMachine.EncodeCommand(id)));
+        Guard(target, node => node.Raft!.Propose(SimulatedStateMachine.EncodeCommand(id, _options.CommandPaddingBytes)));
     }
 
     private bool AppliedAnywhere(ulong id) => _nodes.Any(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));

@@ -48,6 +48,9 @@ public sealed record SimulationOptions
 
     public int ProposalIntervalMs { get; init; } = 20;
     public int MaxCommands { get; init; } = 200;
+
+    /// <summary>Bytes added to each 8-byte command id, to make entries (and the log) larger.</summary>
+    public int CommandPaddingBytes { get; init; } = 8;
     public int SafetyPhaseMs { get; init; } = 5_000;
     public int LivenessDeadlineMs { get; init; } = 30_000;
 

@@ -26,7 +26,9 @@ public sealed class WalSimulatedStorage(ClusterConfiguration configuration, Dete
 
     /// <summary>Bytes in every file of the node, as the disk holds them now.</summary>
     public long DiskUsageBytes =>
-        new[] { "/node/wal", "/node/snapshots" }.SelectMany(_fileSystem.ListFiles).Sum(path => (long)_fileSystem.ReadAllBytes(path).Length);
+        new[] { "/node/wal", "/node/snapshots" }
+            .SelectMany(directory => _fileSystem.ListFiles(directory).Select(name => Path.Combine(directory, name)))
+            .Sum(path => (long)_fileSystem.ReadAllBytes(path).Length);
 
     public (SnapshotMetadata Metadata, byte[] Data)? LatestSnapshot =>
         _storage?.LatestSnapshot is { } latest ? (latest, _storage.ReadLatestSnapshotData()) : null;
