@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using RaftKv.Client;
+using RaftKv.Client.Protos;
+using RaftKv.Grpc.Client;
+using RaftKv.Silo;
+
+namespace RaftKv.TestingHost;
+
+/// <summary>
+/// A cluster of real silo processes on loopback, each with its own data directory under a temporary folder. Nodes
+/// can be killed with SIGKILL, restarted from their data directory, and isolated from their peers (test faults).
+/// Waits are conditions with deadlines, never fixed sleeps.
+/// </summary>
+public sealed class SiloProcessCluster : IAsyncDisposable
+{
+    private readonly Dictionary<ulong, Process?> _processes = [];
+    private readonly Dictionary<ulong, StringBuilder> _logs = [];
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "raftkv-it-" + Guid.NewGuid().ToString("N")[..8]);
+
+    private readonly IReadOnlyList<string> _extraArguments;
+
+    /// <param name="nodes">How many silos.</param>
+    /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
+    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null)
+    {
+        _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
+        int[] ports = FreePorts(2 * nodes);
+        Members = [.. Enumerable.Range(0, nodes).Select(i => new SiloMember
+        {
+            Id = (ulong)(i + 1),
+            ClientAddress = $"http://127.0.0.1:{ports[i]}",
+            PeerAddress = $"http://127.0.0.1:{ports[nodes + i]}",
+        })];
+        foreach (SiloMember member in Members) Start(member.Id);
+    }
+
+    public IReadOnlyList<SiloMember> Members { get; }
+
+    public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
+
+    public string ClientAddress(ulong id) => Members.Single(m => m.Id == id).ClientAddress;
+
+    public RaftKvClient NewClient(params ulong[] only) => new(new RaftKvClientOptions
+    {
+        Endpoints = [.. Members.Where(m => only.Length == 0 || only.Contains(m.Id)).Select(m => m.ClientAddress)],
+        MaxAttempts = 40,
+        AttemptTimeoutMs = 2_000,
+        MaxBackoffMs = 500,
+    });
+
+    public void Start(ulong id)
+    {
+        SiloMember self = Members.Single(m => m.Id == id);
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
+        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"))) start.ArgumentList.Add(arg);
+        start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
+        start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
+        foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);
+        var log = _logs.TryGetValue(id, out StringBuilder? existing) ? existing : _logs[id] = new StringBuilder();
+        Process process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo");
+        process.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes[id] = process;
+    }
+
+    /// <summary>kill -9: the process gets no chance to flush or checkpoint anything.</summary>
+    public bool IsRunning(ulong id) => _processes.GetValueOrDefault(id) is not null;
+
+    public void Kill(ulong id)
+    {
+        Process? process = _processes[id];
+        if (process is null) return;
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+        _processes[id] = null;
+    }
+
+    public string Log(ulong id)
+    {
+        StringBuilder log = _logs[id];
+        lock (log) return log.ToString();
+    }
+
+    public async Task<StatusResponse?> TryStatusAsync(ulong id)
+    {
+        try
+        {
+            using var channel = GrpcChannel.ForAddress(ClientAddress(id));
+            return await channel.UnaryAsync(KvMethods.Status, new StatusRequest(), new CallOptions { Deadline = DateTimeOffset.UtcNow.AddSeconds(2) });
+        }
+        catch (Exception e) when (e is RaftKv.Grpc.RpcException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Waits until a leader is known to every live node, and returns it.</summary>
+    public async Task<ulong> WaitForLeaderAsync(TimeSpan timeout, ulong? not = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            var statuses = new List<StatusResponse>();
+            foreach (ulong id in _processes.Where(p => p.Value is not null).Select(p => p.Key))
+            {
+                if (await TryStatusAsync(id) is { } status) statuses.Add(status);
+            }
+            ulong leader = statuses.FirstOrDefault(s => s.Role == Role.Leader)?.NodeId ?? 0;
+            if (leader != 0 && leader != not && statuses.Count == _processes.Count(p => p.Value is not null) && statuses.All(s => s.LeaderId == leader))
+            {
+                return leader;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"no leader within {timeout}; logs:\n{string.Join("\n", _logs.Keys.Select(id => $"--- node {id}\n{Tail(Log(id))}"))}");
+    }
+
+    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (await condition()) return;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"{what} did not happen within {timeout}");
+    }
+
+    public async Task IsolateAsync(ulong id, bool isolated)
+    {
+        using var channel = GrpcChannel.ForAddress(ClientAddress(id));
+        await channel.UnaryAsync(TestFaults.Isolate, new Google.Protobuf.WellKnownTypes.BoolValue { Value = isolated });
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        foreach (ulong id in _processes.Keys.ToArray()) Kill(id);
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private static string Tail(string text) => text.Length > 3000 ? text[^3000..] : text;
+
+    private static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        foreach (TcpListener listener in listeners) listener.Start();
+        int[] ports = [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        foreach (TcpListener listener in listeners) listener.Stop();
+        return ports;
+    }
+}
