@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+using RaftKv.Raft;
+
+namespace RaftKv.Mesh;
+
+internal static partial class MeshLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Peer {Peer} sent a malformed message; closing its stream: {Reason}")]
+    public static partial void MalformedMessage(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dropped {Message}: this node is {LocalNode}")]
+    public static partial void MisaddressedMessage(ILogger logger, Message message, ulong localNode);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Dropped {Message}: InstallSnapshot travels only on the InstallSnapshot stream")]
+    public static partial void InstallSnapshotOnSendStream(ILogger logger, Message message);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Send stream to peer {Peer} failed after {Failures} consecutive failures; {Dropped} messages dropped, retrying in {DelayMs} ms")]
+    public static partial void SendStreamFailed(ILogger logger, ulong peer, int failures, int dropped, int delayMs, Exception exception);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Debug, Message = "Queue to peer {Peer} is full; dropped the oldest message {Message}")]
+    public static partial void QueueOverflow(ILogger logger, ulong peer, Message message);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Dropped {Message}: no address for peer {Peer}")]
+    public static partial void UnknownPeer(ILogger logger, Message message, ulong peer);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Debug, Message = "A snapshot transfer to peer {Peer} is already running; ignored {Message}")]
+    public static partial void SnapshotAlreadyRunning(ILogger logger, ulong peer, Message message);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Information, Message = "Snapshot transfer to peer {Peer} finished ({Outcome}) for {Snapshot}")]
+    public static partial void SnapshotSent(ILogger logger, ulong peer, string outcome, SnapshotMetadata snapshot);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Snapshot transfer to peer {Peer} failed")]
+    public static partial void SnapshotFailed(ILogger logger, ulong peer, Exception exception);
+}

@@ -1,0 +1,90 @@
+using RaftKv.Grpc.Client;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Mesh;
+
+/// <summary>Options of the client side of the peer mesh (<see cref="PeerMesh"/>). Immutable; check with <see cref="Validate"/>.</summary>
+public sealed record MeshOptions
+{
+    /// <summary>
+    /// Messages queued per peer while its stream is busy or down. When full, the oldest queued message is dropped:
+    /// Raft tolerates loss, and newer messages carry newer state.
+    /// </summary>
+    public int MaxQueuedMessagesPerPeer { get; init; } = 4096;
+
+    /// <summary>The most messages cut into one <c>MessageBatch</c>.</summary>
+    public int MaxBatchMessages { get; init; } = 256;
+
+    /// <summary>
+    /// A batch stops growing once its estimated size reaches this (a single larger message still goes alone). Keep it
+    /// below the receiver's gRPC message size limit, which is 4 MiB by default.
+    /// </summary>
+    public int MaxBatchSizeBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>First reconnect delay after a stream failure; doubles per consecutive failure, with jitter.</summary>
+    public int ReconnectBackoffMinMs { get; init; } = 20;
+
+    /// <summary>Cap of the reconnect delay.</summary>
+    public int ReconnectBackoffMaxMs { get; init; } = 2000;
+
+    /// <summary>Chunk size of outgoing snapshot transfers.</summary>
+    public SnapshotTransferOptions SnapshotTransfer { get; init; } = new();
+
+    /// <summary>
+    /// Receipts in a row that do not advance the transfer (resend requests) before a snapshot transfer gives up and
+    /// calls <see cref="IPeerMessageHandler.OnSnapshotFailed"/>.
+    /// </summary>
+    public int MaxSnapshotChunkRetries { get; init; } = 16;
+
+    /// <summary>Whole-snapshot checksum failures (restart from offset 0) before a transfer gives up.</summary>
+    public int MaxSnapshotRestarts { get; init; } = 2;
+
+    /// <summary>Settings of each peer's gRPC channel.</summary>
+    public GrpcChannelOptions Channel { get; init; } = new();
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (MaxQueuedMessagesPerPeer < 1)
+        {
+            errors.Add($"{nameof(MaxQueuedMessagesPerPeer)} must be at least 1, was {MaxQueuedMessagesPerPeer}.");
+        }
+        if (MaxBatchMessages < 1)
+        {
+            errors.Add($"{nameof(MaxBatchMessages)} must be at least 1, was {MaxBatchMessages}.");
+        }
+        if (MaxBatchSizeBytes < 1)
+        {
+            errors.Add($"{nameof(MaxBatchSizeBytes)} must be at least 1, was {MaxBatchSizeBytes}.");
+        }
+        if (ReconnectBackoffMinMs < 1 || ReconnectBackoffMaxMs < ReconnectBackoffMinMs)
+        {
+            errors.Add($"Need 1 <= {nameof(ReconnectBackoffMinMs)} <= {nameof(ReconnectBackoffMaxMs)}, were {ReconnectBackoffMinMs} and {ReconnectBackoffMaxMs}.");
+        }
+        if (MaxSnapshotChunkRetries < 0)
+        {
+            errors.Add($"{nameof(MaxSnapshotChunkRetries)} must not be negative, was {MaxSnapshotChunkRetries}.");
+        }
+        if (MaxSnapshotRestarts < 0)
+        {
+            errors.Add($"{nameof(MaxSnapshotRestarts)} must not be negative, was {MaxSnapshotRestarts}.");
+        }
+        if (SnapshotTransfer is null)
+        {
+            errors.Add($"{nameof(SnapshotTransfer)} is required.");
+        }
+        else
+        {
+            errors.AddRange(SnapshotTransfer.Validate());
+        }
+        if (Channel is null)
+        {
+            errors.Add($"{nameof(Channel)} is required.");
+        }
+        else
+        {
+            errors.AddRange(Channel.Validate());
+        }
+        return errors;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using RaftKv.Grpc.Client;
+using RaftKv.Raft;
+
+namespace RaftKv.Mesh;
+
+/// <summary>
+/// The client side of the peer mesh: delivers this node's outgoing Raft messages to its peers. Delivery is best
+/// effort and ordered per peer while a stream lasts; Raft tolerates loss, so overflow and failures drop messages
+/// rather than block or buffer without bound. Each peer has one bounded queue and one background sender keeping a
+/// long-lived <c>Send</c> stream open; InstallSnapshot messages instead start a chunked snapshot transfer.
+/// Thread-safe.
+/// </summary>
+public sealed partial class PeerMesh : IAsyncDisposable
+{
+    private static readonly Meter Meter = new("RaftKv.Mesh");
+    private static readonly Counter<long> DroppedCounter = Meter.CreateCounter<long>("raftkv.mesh.dropped_messages", "{message}", "Outgoing Raft messages dropped (queue overflow, failed stream, unknown peer).");
+    private static readonly Counter<long> SentCounter = Meter.CreateCounter<long>("raftkv.mesh.sent_messages", "{message}", "Outgoing Raft messages written to a peer stream.");
+
+    private readonly ulong _selfId;
+    private readonly Dictionary<ulong, Peer> _peers = [];
+    private readonly IPeerMessageHandler _handler;
+    private readonly MeshOptions _options;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _snapshotTasksLock = new();
+    private readonly HashSet<Task> _snapshotTasks = [];
+    private long _droppedMessages;
+    private int _disposed;
+
+    public PeerMesh(ulong selfId, IReadOnlyDictionary<ulong, string> peerAddresses, IPeerMessageHandler handler, MeshOptions options, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(peerAddresses);
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        IReadOnlyList<string> errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException($"Invalid {nameof(MeshOptions)}: {string.Join(" ", errors)}", nameof(options));
+        }
+        _selfId = selfId;
+        _handler = handler;
+        _options = options;
+        _logger = logger;
+        foreach ((ulong id, string address) in peerAddresses)
+        {
+            if (id == selfId)
+            {
+                continue;
+            }
+            _peers.Add(id, new Peer(this, id, GrpcChannel.ForAddress(address, options.Channel)));
+        }
+        foreach (Peer peer in _peers.Values)
+        {
+            peer.Start(_stopping.Token);
+        }
+    }
+
+    /// <summary>Outgoing messages dropped so far (queue overflow, failed batches, unknown peers).</summary>
+    public long DroppedMessages => Interlocked.Read(ref _droppedMessages);
+
+    /// <summary>
+    /// Queues <paramref name="message"/> for <see cref="Message.To"/>. Never blocks and never throws for a peer
+    /// being down: the message is dropped (and counted) if it cannot be delivered.
+    /// </summary>
+    public void Send(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!_peers.TryGetValue(message.To, out Peer? peer))
+        {
+            MeshLog.UnknownPeer(_logger, message, message.To);
+            CountDropped(1);
+            return;
+        }
+        if (message.Type == MessageType.InstallSnapshot)
+        {
+            MaybeStartSnapshotTransfer(peer, message);
+            return;
+        }
+        if (!peer.Queue.Writer.TryWrite(message))
+        {
+            // Only after disposal: the bounded channel drops the oldest message instead of refusing a write.
+            CountDropped(1);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (Peer peer in _peers.Values)
+        {
+            peer.Queue.Writer.TryComplete();
+        }
+        Task[] snapshotTasks;
+        lock (_snapshotTasksLock)
+        {
+            snapshotTasks = [.. _snapshotTasks];
+        }
+        await Task.WhenAll(_peers.Values.Select(peer => peer.SenderTask).Concat(snapshotTasks)).ConfigureAwait(false);
+        foreach (Peer peer in _peers.Values)
+        {
+            peer.Channel.Dispose();
+        }
+        _stopping.Dispose();
+    }
+
+    private void CountDropped(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _droppedMessages, count);
+            DroppedCounter.Add(count);
+        }
+    }
+
+    /// <summary>One remote node: its queue, channel, sender loop and snapshot transfer slot.</summary>
+    private sealed class Peer
+    {
+        private readonly PeerMesh _mesh;
+        private int _snapshotRunning;
+
+        public Peer(PeerMesh mesh, ulong id, GrpcChannel channel)
+        {
+            _mesh = mesh;
+            Id = id;
+            Channel = channel;
+            Queue = System.Threading.Channels.Channel.CreateBounded<Message>(
+                new BoundedChannelOptions(mesh._options.MaxQueuedMessagesPerPeer)
+                {
+                    FullMode = BoundedChannelFullMode.DropOldest,
+                    SingleReader = true,
+                    SingleWriter = false,
+                    AllowSynchronousContinuations = false,
+                },
+                OnDropped);
+        }
+
+        public ulong Id { get; }
+
+        public GrpcChannel Channel { get; }
+
+        public Channel<Message> Queue { get; }
+
+        public Task SenderTask { get; private set; } = Task.CompletedTask;
+
+        public void Start(CancellationToken cancellationToken) =>
+            SenderTask = Task.Run(() => _mesh.RunSenderAsync(this, cancellationToken), CancellationToken.None);
+
+        /// <summary>Claims the peer's single snapshot transfer slot.</summary>
+        public bool TryBeginSnapshot() => Interlocked.CompareExchange(ref _snapshotRunning, 1, 0) == 0;
+
+        public void EndSnapshot() => Volatile.Write(ref _snapshotRunning, 0);
+
+        private void OnDropped(Message message)
+        {
+            MeshLog.QueueOverflow(_mesh._logger, Id, message);
+            _mesh.CountDropped(1);
+        }
+    }
+}
