@@ -44,6 +44,11 @@ public static class LocalCluster
         using var stopping = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.Cancel(); };
         AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAll(processes);
+        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stopping.Cancel();
+        });
         try
         {
             await Task.WhenAny(Task.WhenAll(processes.Select(p => p.WaitForExitAsync())), Task.Delay(Timeout.Infinite, stopping.Token));
@@ -58,7 +63,10 @@ public static class LocalCluster
     /// <summary>The arguments that configure one silo of a cluster; also used by the integration tests.</summary>
     public static List<string> SiloArguments(SiloMember self, IReadOnlyList<SiloMember> members, string dataDirectory)
     {
-        var args = new List<string> { $"--RaftKv:NodeId={self.Id}", $"--RaftKv:DataDirectory={dataDirectory}" };
+        var args = new List<string>
+        {
+            $"--RaftKv:NodeId={self.Id}", $"--RaftKv:DataDirectory={dataDirectory}", $"--RaftKv:ParentProcessId={Environment.ProcessId}",
+        };
         for (int i = 0; i < members.Count; i++)
         {
             args.Add($"--RaftKv:Members:{i}:Id={members[i].Id}");

@@ -40,6 +40,7 @@ public sealed class SiloNode(SiloOptions options, ILoggerFactory loggerFactory, 
         (IRaftTransport transport, IAsyncDisposable mesh) = PeerTransportFactory.Create(options, _driver, loggerFactory);
         _mesh = mesh;
         _driver.Start(transport);
+        if (options.ParentProcessId != 0) _ = WatchParentAsync(options.ParentProcessId);
         SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress, dataDirectory);
         return Task.CompletedTask;
     }
@@ -51,6 +52,38 @@ public sealed class SiloNode(SiloOptions options, ILoggerFactory loggerFactory, 
         _driver?.Dispose();
         _stateMachine?.Dispose();
         _storage?.Dispose();
+    }
+
+    private async Task WatchParentAsync(int parentProcessId)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(lifetime.ApplicationStopping).ConfigureAwait(false))
+            {
+                if (!IsRunning(parentProcessId))
+                {
+                    lifetime.StopApplication();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static bool IsRunning(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private void OnFatal(Exception error)

@@ -52,6 +52,9 @@ public sealed record SiloOptions
     /// <summary>A follower's read waits at most this long for the leader's read index before failing.</summary>
     public int ReadIndexTimeoutMs { get; init; } = 2_000;
 
+    /// <summary>When set, the silo stops once that process is gone (the local-cluster launcher and test harnesses set it, so no silo outlives them).</summary>
+    public int ParentProcessId { get; init; }
+
     /// <summary>Test only: exposes a fault-injection method on the client port (isolate this node from its peers).</summary>
     public bool EnableTestFaults { get; init; }
 
