@@ -47,7 +47,10 @@ public sealed class MeshTestServer : IAsyncDisposable
             return;
         }
         _stopped = true;
-        await _app.StopAsync(CancellationToken.None);
+        // An already-cancelled token aborts open streams at once (like a crash) instead of draining them gracefully.
+        using var abort = new CancellationTokenSource();
+        await abort.CancelAsync();
+        await _app.StopAsync(abort.Token);
         await _app.DisposeAsync();
     }
 
