@@ -55,10 +55,12 @@ public static class GrpcFraming
             ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             SequencePosition consumed = buffer.Start;
+            bool gotMessage = false;
             try
             {
                 if (TryReadFrame(buffer, parser, maxMessageSizeBytes, out T? message, out consumed))
                 {
+                    gotMessage = true;
                     return message;
                 }
 
@@ -79,8 +81,11 @@ public static class GrpcFraming
             }
             finally
             {
-                // Examined everything so the next ReadAsync waits for more bytes instead of spinning.
-                input.AdvanceTo(consumed, buffer.End);
+                // After a message, only what it used is consumed and examined: frames already buffered behind it must
+                // be readable at once, not after more bytes arrive. Without a whole frame, everything was examined, so
+                // the next ReadAsync waits for more bytes instead of spinning.
+                if (gotMessage) input.AdvanceTo(consumed);
+                else input.AdvanceTo(consumed, buffer.End);
             }
         }
     }
