@@ -175,7 +175,16 @@ public sealed partial class RaftDriver
                 _stateMachine.Restore(snapshot.Index, new MemoryStream(_storage.ReadLatestSnapshotData()));
                 SiloLog.SnapshotInstalled(_logger, _options.NodeId, snapshot.Index, snapshot.Term);
             }
-            _storage.Save(ready.HardState, ready.Entries); // one fsync for the whole batch
+            // One fsync for the whole batch. A hard state whose only change is the commit index is not worth an fsync
+            // of its own: the commit index is a recovery hint (Raft needs only term and vote durable), so it rides
+            // along with the next batch of entries.
+            bool commitOnly = ready.Entries.Count == 0 && ready.HardState is { } hard &&
+                              hard.Term == _savedHardState.Term && hard.Vote == _savedHardState.Vote;
+            if (!commitOnly)
+            {
+                _storage.Save(ready.HardState, ready.Entries);
+                if (ready.HardState is { } saved) _savedHardState = saved;
+            }
             Send(ready.MessagesAfterPersist);
             foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
             foreach (ReadState state in ready.ReadStates) OnReadState(state);

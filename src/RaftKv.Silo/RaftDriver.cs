@@ -46,6 +46,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private ulong _appliedSinceCheckpoint;
     private bool _snapshotInProgress;
     private volatile bool _stopped;
+    private HardState _savedHardState;
 
     public RaftDriver(SiloOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, ILogger logger, Action<Exception> onFatal)
     {
@@ -70,6 +71,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         }
         ulong seed = (ulong)Stopwatch.GetTimestamp() ^ options.NodeId;
         _raft = new RaftNode(options.ToRaftOptions(seed), state with { AppliedIndex = stateMachine.AppliedIndex });
+        _savedHardState = state.HardState;
         _status = _raft.Status;
         SiloLog.Recovered(_logger, options.NodeId, state.HardState.Term, snapshot.Index, storage.LastIndex, stateMachine.AppliedIndex);
         _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{options.NodeId}" };
