@@ -46,6 +46,7 @@ internal static class ClusterBenchmark
             cluster.Start(leader);
             await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         }
+        if (failovers.Count == 0) return;
         double[] sorted = [.. failovers.Order()];
         Console.WriteLine($"failover after kill -9 of the leader ({failoverTrials} trials, default timeouts): p50={Percentile(sorted, 0.50):F0}ms p99={Percentile(sorted, 0.99):F0}ms max={sorted[^1]:F0}ms");
     }

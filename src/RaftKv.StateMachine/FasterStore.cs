@@ -103,6 +103,12 @@ internal sealed class FasterStore
         SpanByte input = default;
         SpanByteAndMemory output = default;
         var status = session.Read(key, ref input, ref output, Empty.Default, serialNo);
+        return CompleteRead(session, status, ref output);
+    }
+
+    /// <summary>Waits for a read that went to disk, then takes its output.</summary>
+    private static byte[]? CompleteRead(KvSession session, Status status, ref SpanByteAndMemory output)
+    {
         if (status.IsPending)
         {
             session.CompletePendingWithOutputs(out var completed, wait: true);
@@ -123,17 +129,7 @@ internal sealed class FasterStore
         SpanByteAndMemory output = default;
         var readOptions = ReadOptionsAt(address);
         var status = session.ReadAtAddress(ref input, ref output, ref readOptions, Empty.Default, 0);
-        if (status.IsPending)
-        {
-            session.CompletePendingWithOutputs(out var completed, wait: true);
-            using (completed)
-            {
-                Invariant(completed.Next(), "a pending read completed without an output");
-                status = completed.Current.Status;
-                output = completed.Current.Output;
-            }
-        }
-        return TakeOutput(status, ref output);
+        return CompleteRead(session, status, ref output);
     }
 
     // FASTER 2.6.5 gives ReadOptions.StartAddress a non-public setter, yet ReadAtAddress reads the address from it.

@@ -5,26 +5,8 @@ using RaftKv.Gateway.Tests.Infrastructure;
 
 namespace RaftKv.Gateway.Tests;
 
-public sealed class ExactlyOnceTests : IAsyncLifetime
+public sealed class ExactlyOnceTests : SingleGatewayTest
 {
-    private FakeRaftKvNode _node = null!;
-    private GatewayTestServer _server = null!;
-    private RaftKvClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _node = new FakeRaftKvNode(1);
-        _server = await GatewayTestServer.StartAsync(_node);
-        _client = _server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _server.DisposeAsync();
-        _node.Dispose();
-    }
-
     [Fact]
     public async Task A_put_whose_reply_was_lost_is_retried_with_the_same_sequence_and_applied_once()
     {

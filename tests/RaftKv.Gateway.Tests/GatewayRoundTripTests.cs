@@ -5,26 +5,8 @@ using RaftKv.Raft;
 
 namespace RaftKv.Gateway.Tests;
 
-public sealed class GatewayRoundTripTests : IAsyncLifetime
+public sealed class GatewayRoundTripTests : SingleGatewayTest
 {
-    private FakeRaftKvNode _node = null!;
-    private GatewayTestServer _server = null!;
-    private RaftKvClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _node = new FakeRaftKvNode(1);
-        _server = await GatewayTestServer.StartAsync(_node);
-        _client = _server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _server.DisposeAsync();
-        _node.Dispose();
-    }
-
     [Fact]
     public async Task Put_then_get_returns_the_value_and_log_index_revisions()
     {

@@ -6,25 +6,12 @@ using RaftKv.Grpc;
 
 namespace RaftKv.Gateway.Tests;
 
-public sealed class GatewayValidationTests : IAsyncLifetime
+public sealed class GatewayValidationTests : SingleGatewayTest
 {
-    private FakeRaftKvNode _node = null!;
-    private GatewayTestServer _server = null!;
-    private RaftKvClient _client = null!;
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _node = new FakeRaftKvNode(1);
-        _server = await GatewayTestServer.StartAsync(_node);
-        _client = _server.CreateClient();
+        await base.InitializeAsync();
         await _client.PutAsync("warm-up", "registers the session");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _server.DisposeAsync();
-        _node.Dispose();
     }
 
     public static TheoryData<string, int, int> BadWrites => new()
