@@ -63,7 +63,9 @@ internal static class ClusterBenchmark
     private static async Task<(long Count, double Seconds, double[] LatenciesMs)> RunLoadAsync(
         SiloProcessCluster cluster, int concurrency, double seconds, Func<RaftKvClient, int, long, Task> operation)
     {
-        var clients = Enumerable.Range(0, concurrency).Select(_ => cluster.NewClient()).ToArray();
+        // Sessions share connections, as the request streams of one application instance would.
+        using var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        var clients = Enumerable.Range(0, concurrency).Select(_ => cluster.NewClient(handler)).ToArray();
         foreach (RaftKvClient client in clients) await operation(client, -1, 0); // register sessions, find the leader
         var latencies = new List<double>[concurrency];
         long count = 0;

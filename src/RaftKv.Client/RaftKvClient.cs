@@ -274,7 +274,8 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         }
     }
 
-    private GrpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, static e => GrpcChannel.ForAddress(e));
+    private GrpcChannel Channel(string endpoint) =>
+        _channels.GetOrAdd(endpoint, static (e, handler) => GrpcChannel.ForAddress(e, new GrpcChannelOptions { HttpHandler = handler }), _options.SharedHttpHandler);
 
     private static string Normalize(string endpoint) => endpoint.Trim().TrimEnd('/');
 

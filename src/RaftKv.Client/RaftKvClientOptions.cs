@@ -17,6 +17,12 @@ public sealed class RaftKvClientOptions
 
     public int MaxBackoffMs { get; set; } = 1_000;
 
+    /// <summary>
+    /// An HTTP handler shared by many clients (each client is one session with one request in flight), so that they
+    /// multiplex over a few HTTP/2 connections instead of opening one each. Not disposed by the client.
+    /// </summary>
+    public HttpMessageHandler? SharedHttpHandler { get; set; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

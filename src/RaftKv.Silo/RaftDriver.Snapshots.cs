@@ -26,8 +26,10 @@ public sealed partial class RaftDriver
             Exception? error = null;
             try
             {
-                using var stream = new SnapshotWriterStream(writer);
+                // The image writes record by record; buffer so the file sees large writes, not one syscall each.
+                using var stream = new BufferedStream(new SnapshotWriterStream(writer), 1 << 20);
                 image.WriteTo(stream);
+                stream.Flush();
             }
             catch (Exception e)
             {

@@ -47,7 +47,7 @@ public sealed record SiloOptions
     public int MaxInflightMessages { get; init; } = 256;
 
     /// <summary>Checkpoint FASTER after this many applied entries, bounding replay after a restart.</summary>
-    public int CheckpointEveryEntries { get; init; } = 100_000;
+    public int CheckpointEveryEntries { get; init; } = 500_000;
 
     /// <summary>A follower's read waits at most this long for the leader's read index before failing.</summary>
     public int ReadIndexTimeoutMs { get; init; } = 2_000;

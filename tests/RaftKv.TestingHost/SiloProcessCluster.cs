@@ -43,8 +43,12 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     public string ClientAddress(ulong id) => Members.Single(m => m.Id == id).ClientAddress;
 
-    public RaftKvClient NewClient(params ulong[] only) => new(new RaftKvClientOptions
+    public RaftKvClient NewClient(params ulong[] only) => NewClient(null, only);
+
+    /// <summary>A client (one session) talking to every node, or only to <paramref name="only"/>; many clients may share <paramref name="handler"/>.</summary>
+    public RaftKvClient NewClient(HttpMessageHandler? handler, params ulong[] only) => new(new RaftKvClientOptions
     {
+        SharedHttpHandler = handler,
         Endpoints = [.. Members.Where(m => only.Length == 0 || only.Contains(m.Id)).Select(m => m.ClientAddress)],
         MaxAttempts = 40,
         AttemptTimeoutMs = 2_000,
