@@ -35,7 +35,8 @@ public sealed class SiloNode(SiloOptions options, ILoggerFactory loggerFactory, 
         var configuration = new ClusterConfiguration(options.Members.Select(m => m.Id));
         _storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(dataDirectory, "raft"),
             new WalOptions { SegmentSizeBytes = options.WalSegmentSizeBytes }, configuration);
-        _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"), new StateMachineOptions());
+        _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"),
+            new StateMachineOptions { LogMemorySizeBytes = options.StateMachineMemoryBytes });
         _driver = new RaftDriver(options, _storage, _stateMachine, loggerFactory.CreateLogger<RaftDriver>(), OnFatal);
         (IRaftTransport transport, IAsyncDisposable mesh) = PeerTransportFactory.Create(options, _driver, loggerFactory);
         _mesh = mesh;

@@ -46,6 +46,9 @@ public sealed record SiloOptions
 
     public int MaxInflightMessages { get; init; } = 256;
 
+    /// <summary>Memory FASTER may use for the hot part of its log before pages go to disk (a power of two).</summary>
+    public long StateMachineMemoryBytes { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>Checkpoint FASTER after this many applied entries, bounding replay after a restart.</summary>
     public int CheckpointEveryEntries { get; init; } = 500_000;
 
@@ -88,6 +91,8 @@ public sealed record SiloOptions
         if (HeartbeatIntervalMs < TickIntervalMs) errors.Add("RaftKv:HeartbeatIntervalMs must be at least TickIntervalMs.");
         if (ElectionTimeoutMs < 2 * HeartbeatIntervalMs) errors.Add("RaftKv:ElectionTimeoutMs must be at least twice HeartbeatIntervalMs.");
         if (SnapshotThresholdBytes < 4096) errors.Add("RaftKv:SnapshotThresholdBytes must be at least 4096.");
+        if (StateMachineMemoryBytes < 1L << 20 || (StateMachineMemoryBytes & (StateMachineMemoryBytes - 1)) != 0)
+            errors.Add("RaftKv:StateMachineMemoryBytes must be a power of two, at least 1 MiB.");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
     }
