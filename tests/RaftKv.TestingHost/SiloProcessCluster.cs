@@ -20,6 +20,9 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     private readonly Dictionary<ulong, StringBuilder> _logs = [];
     private readonly string _root = Path.Combine(Path.GetTempPath(), "raftkv-it-" + Guid.NewGuid().ToString("N")[..8]);
 
+    /// <summary>How often a wait re-checks its condition; every wait also has a deadline.</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+
     private readonly IReadOnlyList<string> _extraArguments;
 
     /// <param name="nodes">How many silos.</param>
@@ -120,7 +123,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
             {
                 return leader;
             }
-            await Task.Delay(50);
+            await Task.Delay(PollInterval);
         }
         throw new TimeoutException($"no leader within {timeout}; logs:\n{string.Join("\n", _logs.Keys.Select(id => $"--- node {id}\n{Tail(Log(id))}"))}");
     }
@@ -131,7 +134,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         while (deadline.Elapsed < timeout)
         {
             if (await condition()) return;
-            await Task.Delay(50);
+            await Task.Delay(PollInterval);
         }
         throw new TimeoutException($"{what} did not happen within {timeout}");
     }
