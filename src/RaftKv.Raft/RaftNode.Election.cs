@@ -65,7 +65,9 @@ public sealed partial class RaftNode
         bool canVote = Vote == request.From || (Vote == 0 && Leader == 0) || (preVote && request.Term > Term);
         bool upToDate = _options.InjectedBug == InjectedBug.VoteWithoutUpToDateCheck ||
                         _log.IsUpToDate(request.LogIndex, request.LogTerm);
-        bool grant = canVote && upToDate && Configuration.IsVoter(request.From);
+        // Raft thesis 4.1: vote without consulting our own configuration, which may lag the candidate's; the
+        // CheckQuorum lease in HandleTerm is what keeps removed servers from disrupting the cluster.
+        bool grant = canVote && upToDate;
         if (grant && !preVote)
         {
             Vote = request.From;

@@ -237,6 +237,11 @@ public sealed partial class RaftNode
             _committedInCurrentTerm = true;
             StartReadsWaitingForTermCommit();
         }
+        if (!IsVoter && _configurationHistory[^1].Index <= _log.Committed)
+        {
+            // Raft thesis 4.2.2: a leader removed from the configuration steps down once the removal commits.
+            BecomeFollower(Term, leader: 0);
+        }
     }
 
     /// <summary>The largest index that a quorum of voters holds durably (this node counts its stable index).</summary>

@@ -76,6 +76,13 @@ public sealed partial class RaftNode
     {
         ArgumentNullException.ThrowIfNull(next);
         if (Role != RaftRole.Leader) return new ProposeResult(ProposeOutcome.NotLeader, 0, 0, Leader);
+        if (!_committedInCurrentTerm)
+        {
+            // Ongaro's 2015 correction to single-server changes: a leader may change the configuration only after
+            // committing an entry of its own term, or a configuration from an earlier, uncommitted term can come
+            // back and overwrite committed entries.
+            return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "no entry of the current term is committed yet");
+        }
         if (_configurationHistory[^1].Index > _log.Committed)
         {
             return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "an earlier configuration change is not committed yet");

@@ -134,7 +134,7 @@ public sealed partial class RaftNode
                 _readStates.Add(new ReadState(message.ReadRequestId, message.LogIndex, !message.Reject));
                 break;
             case MessageType.TimeoutNow:
-                if (IsVoter && Role != RaftRole.Leader) Campaign(preVote: false);
+                if (IsVoter && Role != RaftRole.Leader && message.From == Leader) Campaign(preVote: false);
                 break;
         }
     }
@@ -259,7 +259,10 @@ public sealed partial class RaftNode
         // Raft thesis 10.2.1: a leader's messages do not depend on its own unpersisted entries (it counts itself
         // towards commitment only for durable entries). Everything else - votes, acknowledgements - promises
         // durable state, so it waits for the Ready's persistence.
-        if (Role == RaftRole.Leader) _messages.Add(message); else _messagesAfterPersist.Add(message);
+        // A leader whose own term and vote are not durable yet (a single voter elects itself within one Step) must
+        // wait too: after a crash it could lead the same term again with a different log.
+        bool termDurable = Term == _persistedHardState.Term && Vote == _persistedHardState.Vote;
+        if (Role == RaftRole.Leader && termDurable) _messages.Add(message); else _messagesAfterPersist.Add(message);
     }
 
     private void ResetElectionTimer()

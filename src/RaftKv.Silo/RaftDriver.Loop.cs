@@ -106,6 +106,11 @@ public sealed partial class RaftDriver
         switch (result.Outcome)
         {
             case ProposeOutcome.Accepted:
+                if (_proposals.Remove(result.Index, out var replaced))
+                {
+                    // Leadership was lost and regained within one drain: the older proposal at this index is gone.
+                    replaced.Reply.TrySetException(new UnavailableException("leadership changed before the write committed; retry with the same sequence number"));
+                }
                 _proposals[result.Index] = (result.Term, propose.Reply);
                 break;
             case ProposeOutcome.NotLeader:
@@ -149,9 +154,11 @@ public sealed partial class RaftDriver
         }
         _snapshotReceiver ??= new SnapshotReceiver(_storage.Snapshots);
         ChunkReceipt receipt = _snapshotReceiver.Accept(chunk.Data);
-        if (receipt.Outcome == ChunkOutcome.Completed)
+        if (receipt.Outcome is ChunkOutcome.Completed or ChunkOutcome.Stale)
         {
-            // The whole snapshot is staged and verified: now Raft may decide to install it (thesis 5.3).
+            // The whole snapshot is staged and verified (or we hold it, or a newer one, already): Raft decides what
+            // to do with it (thesis 5.3) and answers the leader either way, so a leader whose earlier answer was
+            // lost does not resend the snapshot forever.
             _raft.Step(chunk.InstallSnapshot with { Snapshot = _storage.LatestSnapshot });
         }
         chunk.Receipt.TrySetResult(receipt);

@@ -71,6 +71,9 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         }
         ulong seed = (ulong)Stopwatch.GetTimestamp() ^ options.NodeId;
         _raft = new RaftNode(options.ToRaftOptions(seed), state with { AppliedIndex = stateMachine.AppliedIndex });
+        // Read ids must never repeat across restarts: a delayed ReadIndexResponse for a read of an earlier
+        // incarnation would otherwise complete a new read with an old (possibly stale) read index.
+        _nextReadId = (ulong)Random.Shared.NextInt64() & ~0xFFFF_FFFFUL;
         _savedHardState = state.HardState;
         _status = _raft.Status;
         SiloLog.Recovered(_logger, options.NodeId, state.HardState.Term, snapshot.Index, storage.LastIndex, stateMachine.AppliedIndex);
