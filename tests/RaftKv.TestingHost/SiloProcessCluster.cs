@@ -160,12 +160,28 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     private static string Tail(string text) => text.Length > 3000 ? text[^3000..] : text;
 
+    /// <summary>
+    /// Ports that are free now, chosen below Linux's ephemeral range (32768+) so that other tests binding port 0 in
+    /// parallel cannot be handed one of them between this check and the silo's bind.
+    /// </summary>
     private static int[] FreePorts(int count)
     {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        foreach (TcpListener listener in listeners) listener.Start();
-        int[] ports = [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        foreach (TcpListener listener in listeners) listener.Stop();
-        return ports;
+        var ports = new List<int>();
+        while (ports.Count < count)
+        {
+            int port = Random.Shared.Next(20_000, 32_000);
+            if (ports.Contains(port)) continue;
+            try
+            {
+                var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                listener.Stop();
+                ports.Add(port);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        return [.. ports];
     }
 }
