@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RaftKv.Client;
+using RaftKv.Simulation;
 using RaftKv.TestingHost;
 
 namespace RaftKv.Benchmarks;
@@ -14,8 +15,8 @@ internal static class ClusterBenchmark
 {
     public static async Task RunAsync(string[] args)
     {
-        double seconds = Option(args, "--seconds", 5);
-        int failoverTrials = (int)Option(args, "--failovers", 10);
+        double seconds = BenchmarkArguments.Option(args, "--seconds", 5);
+        int failoverTrials = (int)BenchmarkArguments.Option(args, "--failovers", 10);
         await using var cluster = new SiloProcessCluster(3, []);
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         Console.WriteLine($"cluster: 3 silo processes on loopback, fsync on, {Environment.ProcessorCount} cores shared with the client");
@@ -26,13 +27,13 @@ internal static class ClusterBenchmark
         {
             (long count, double elapsed, double[] latencies) = await RunLoadAsync(cluster, concurrency, seconds,
                 (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value));
-            Console.WriteLine($"writes: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentile(latencies, 0.50):F2}ms  p99={Percentile(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)");
+            Console.WriteLine($"writes: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)");
         }
         foreach (int concurrency in new[] { 16, 64 })
         {
             (long count, double elapsed, double[] latencies) = await RunLoadAsync(cluster, concurrency, seconds,
                 (client, worker, i) => client.GetAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}")));
-            Console.WriteLine($"linearizable reads: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentile(latencies, 0.50):F2}ms  p99={Percentile(latencies, 0.99):F2}ms");
+            Console.WriteLine($"linearizable reads: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms");
         }
 
         var failovers = new List<double>();
@@ -47,8 +48,7 @@ internal static class ClusterBenchmark
             await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         }
         if (failovers.Count == 0) return;
-        double[] sorted = [.. failovers.Order()];
-        Console.WriteLine($"failover after kill -9 of the leader ({failoverTrials} trials, default timeouts): p50={Percentile(sorted, 0.50):F0}ms p99={Percentile(sorted, 0.99):F0}ms max={sorted[^1]:F0}ms");
+        Console.WriteLine($"failover after kill -9 of the leader ({failoverTrials} trials, default timeouts): p50={Percentiles.NearestRank(failovers, 0.50):F0}ms p99={Percentiles.NearestRank(failovers, 0.99):F0}ms max={failovers.Max():F0}ms");
     }
 
     private static async Task<ulong?> FirstLeaderAsync(SiloProcessCluster cluster, ulong not)
@@ -83,15 +83,6 @@ internal static class ClusterBenchmark
         })));
         double elapsed = stopwatch.Elapsed.TotalSeconds;
         foreach (RaftKvClient client in clients) await client.DisposeAsync();
-        return (count, elapsed, [.. latencies.SelectMany(l => l).Order()]);
-    }
-
-    private static double Percentile(double[] sorted, double p) =>
-        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
-
-    private static double Option(string[] args, string name, double fallback)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length && double.TryParse(args[index + 1], out double v) ? v : fallback;
+        return (count, elapsed, [.. latencies.SelectMany(l => l)]);
     }
 }

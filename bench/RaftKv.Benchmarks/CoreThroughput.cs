@@ -12,9 +12,9 @@ internal static class CoreThroughput
 {
     public static void Run(string[] args)
     {
-        double seconds = Option(args, "--seconds", 5);
-        int batch = (int)Option(args, "--batch", 256);
-        int payloadBytes = (int)Option(args, "--payload", 128);
+        double seconds = BenchmarkArguments.Option(args, "--seconds", 5);
+        int batch = (int)BenchmarkArguments.Option(args, "--batch", 256);
+        int payloadBytes = (int)BenchmarkArguments.Option(args, "--payload", 128);
         foreach (int b in batch > 0 ? new[] { 1, 16, batch } : [256])
         {
             (long committed, double elapsed) = Measure(b, payloadBytes, seconds);
@@ -78,11 +78,5 @@ internal static class CoreThroughput
                 nodes[message.To].Step(message);
             }
         }
-    }
-
-    private static double Option(string[] args, string name, double fallback)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length && double.TryParse(args[index + 1], out double value) ? value : fallback;
     }
 }

@@ -38,8 +38,6 @@ internal sealed class RaftLog
 
     public ulong LastTerm => _entries.Count > 0 ? _entries[^1].Term : Snapshot.Term;
 
-    public int Count => _entries.Count;
-
     /// <summary>Approximate bytes held by uncompacted entries: the driver compacts when this grows too large.</summary>
     public long SizeBytes { get; private set; }
 

@@ -39,11 +39,7 @@ public sealed partial class RaftNode
     private void ResetProgress()
     {
         _progress.Clear();
-        foreach (ulong member in Configuration.AllMembers)
-        {
-            if (member == Id) continue;
-            _progress[member] = new Progress(_log.LastIndex + 1, _options.MaxInflightMessages) { RecentActive = true };
-        }
+        SyncProgressWithConfiguration();
     }
 
     private void TickLeader()

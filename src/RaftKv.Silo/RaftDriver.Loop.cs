@@ -43,6 +43,8 @@ public sealed partial class RaftDriver
         public sealed record SnapshotWritten(SnapshotMetadata Metadata, SnapshotWriter Writer, Exception? Error) : Input;
     }
 
+    private const string LeadershipLost = "leadership changed before the write committed; retry with the same sequence number";
+
     private void Loop()
     {
         try
@@ -109,7 +111,7 @@ public sealed partial class RaftDriver
                 if (_proposals.Remove(result.Index, out var replaced))
                 {
                     // Leadership was lost and regained within one drain: the older proposal at this index is gone.
-                    replaced.Reply.TrySetException(new UnavailableException("leadership changed before the write committed; retry with the same sequence number"));
+                    replaced.Reply.TrySetException(new UnavailableException(LeadershipLost));
                 }
                 _proposals[result.Index] = (result.Term, propose.Reply);
                 break;
@@ -173,7 +175,7 @@ public sealed partial class RaftDriver
             if (ready.SoftState is { } soft)
             {
                 SiloLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
-                if (soft.Role != RaftRole.Leader) FailProposals("leadership changed before the write committed; retry with the same sequence number");
+                if (soft.Role != RaftRole.Leader) FailProposals(LeadershipLost);
             }
             Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
             if (ready.Snapshot is { } snapshot)

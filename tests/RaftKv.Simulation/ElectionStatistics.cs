@@ -40,15 +40,8 @@ public sealed record ElectionStatistics(int Trials, int NodeCount, int ElectionT
         }
         return new ElectionStatistics(trials, nodeCount, electionTimeoutMs,
             coldStarts.Count(t => t <= 2 * electionTimeoutMs) / (double)trials,
-            Percentile(coldStarts, 0.50), Percentile(coldStarts, 0.99),
-            Percentile(failovers, 0.50), Percentile(failovers, 0.99), failovers.Count);
-    }
-
-    private static double Percentile(List<double> values, double p)
-    {
-        if (values.Count == 0) return double.NaN;
-        var sorted = values.Order().ToArray();
-        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+            Percentiles.NearestRank(coldStarts, 0.50), Percentiles.NearestRank(coldStarts, 0.99),
+            Percentiles.NearestRank(failovers, 0.50), Percentiles.NearestRank(failovers, 0.99), failovers.Count);
     }
 
     public string Summary() =>

@@ -1,0 +1,11 @@
+namespace RaftKv.Benchmarks;
+
+internal static class BenchmarkArguments
+{
+    /// <summary>The number after <paramref name="name"/> in <paramref name="args"/>, or <paramref name="fallback"/>.</summary>
+    public static double Option(string[] args, string name, double fallback)
+    {
+        int index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length && double.TryParse(args[index + 1], out double value) ? value : fallback;
+    }
+}
