@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.Diagnostics;
 
 namespace RaftKv.Silo;
@@ -28,7 +29,7 @@ public static class LocalCluster
             }
         }
 
-        var members = Enumerable.Range(1, nodes).Select(id => new SiloMember
+        var members = Enumerable.Range(1, nodes).Select(id => new NodeMember
         {
             Id = (ulong)id,
             ClientAddress = $"http://127.0.0.1:{clientPortBase + id - 1}",
@@ -61,7 +62,7 @@ public static class LocalCluster
     }
 
     /// <summary>The arguments that configure one silo of a cluster; also used by the integration tests.</summary>
-    public static List<string> SiloArguments(SiloMember self, IReadOnlyList<SiloMember> members, string dataDirectory)
+    public static List<string> SiloArguments(NodeMember self, IReadOnlyList<NodeMember> members, string dataDirectory)
     {
         var args = new List<string>
         {
@@ -76,7 +77,7 @@ public static class LocalCluster
         return args;
     }
 
-    private static Process Start(SiloMember self, IReadOnlyList<SiloMember> members, string dataDirectory)
+    private static Process Start(NodeMember self, IReadOnlyList<NodeMember> members, string dataDirectory)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(LocalCluster).Assembly.Location);

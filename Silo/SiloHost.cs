@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RaftKv.ClientGateway;
 using RaftKv.Grpc.Server;
+using RaftKv.Node;
 
 namespace RaftKv.Silo;
 
@@ -34,7 +35,7 @@ public static class SiloHost
     {
         WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
-        SiloOptions options = builder.Configuration.GetSection(SiloOptions.SectionName).Get<SiloOptions>() ?? new SiloOptions();
+        NodeOptions options = builder.Configuration.GetSection(NodeOptions.SectionName).Get<NodeOptions>() ?? new NodeOptions();
         IReadOnlyList<string> errors = options.Validate();
         if (errors.Count > 0) throw new OptionsException("invalid silo configuration:\n  " + string.Join("\n  ", errors));
 
@@ -52,17 +53,18 @@ public static class SiloHost
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<SiloNode>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloNode>());
-        builder.Services.AddSingleton<IRaftKvNode>(sp => sp.GetRequiredService<SiloNode>());
+        builder.Services.AddSingleton<IRaftKvNode>(sp => sp.GetRequiredService<SiloNode>().Runtime);
         builder.Services.AddRaftKvGateway();
 
         WebApplication app = builder.Build();
         app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
-        PeerTransportFactory.MapPeerService(app, app.Services.GetRequiredService<SiloNode>()).RequireHost($"*:{peerUri.Port}");
+        SiloNode.MapPeerService(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{peerUri.Port}");
         if (options.EnableTestFaults)
         {
-            TestFaults.Map(app, app.Services.GetRequiredService<SiloNode>()).RequireHost($"*:{clientUri.Port}");
+            TestFaults.Map(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{clientUri.Port}");
         }
         return app;
     }

@@ -1,58 +1,40 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using RaftKv.ClientGateway;
-using RaftKv.Raft;
-using RaftKv.StateMachine;
-using RaftKv.Storage;
-using RaftKv.Storage.FileSystem;
-using RaftKv.Storage.Wal;
+using RaftKv.Grpc.Server;
+using RaftKv.Mesh;
+using RaftKv.Node;
 
 namespace RaftKv.Silo;
 
 /// <summary>
-/// The node inside a silo process, as a hosted service. Start order: open the WAL and snapshots, recover FASTER,
-/// start the Raft loop, connect the peer mesh; the host opens the peer and client ports after this returns
-/// (hosted services start before Kestrel listens). Stop runs in reverse: the ports close first, then the mesh,
-/// then the loop (which checkpoints FASTER), then storage.
+/// Hosts the <see cref="NodeRuntime"/> in the silo process: starts it as the first hosted service (before Kestrel
+/// opens the ports and before Orleans), stops it last, stops the silo on a fatal node error, and stops the silo when
+/// the launching process is gone.
 /// </summary>
-public sealed class SiloNode(SiloOptions options, ILoggerFactory loggerFactory, IHostApplicationLifetime lifetime) : IHostedService, IRaftKvNode
+public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, IHostApplicationLifetime lifetime) : IHostedService
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<SiloNode>();
-    private NodeStorage? _storage;
-    private FasterKvStateMachine? _stateMachine;
-    private RaftDriver? _driver;
-    private IAsyncDisposable? _mesh;
 
-    /// <summary>The running driver; null before start or after stop.</summary>
-    public RaftDriver? Driver => _driver;
-
-    public SiloOptions Options => options;
+    public NodeRuntime Runtime { get; } = new(options, loggerFactory, timeProvider, error => OnFatal(loggerFactory, options, lifetime, error));
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        string dataDirectory = Path.GetFullPath(options.DataDirectory);
-        Directory.CreateDirectory(dataDirectory);
-        var configuration = new ClusterConfiguration(options.Members.Select(m => m.Id));
-        _storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(dataDirectory, "raft"),
-            new WalOptions { SegmentSizeBytes = options.WalSegmentSizeBytes }, configuration);
-        _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"),
-            new StateMachineOptions { LogMemorySizeBytes = options.StateMachineMemoryBytes });
-        _driver = new RaftDriver(options, _storage, _stateMachine, loggerFactory.CreateLogger<RaftDriver>(), OnFatal);
-        (IRaftTransport transport, IAsyncDisposable mesh) = PeerTransportFactory.Create(options, _driver, loggerFactory);
-        _mesh = mesh;
-        _driver.Start(transport);
+        Runtime.Start();
         if (options.ParentProcessId != 0) _ = WatchParentAsync(options.ParentProcessId);
-        SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress, dataDirectory);
+        SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress, Path.GetFullPath(options.DataDirectory));
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StopAsync(CancellationToken cancellationToken) => Runtime.StopAsync();
+
+    /// <summary>The inbound side of the peer mesh, mapped before the node starts: messages reach the driver once it runs.</summary>
+    public static IEndpointConventionBuilder MapPeerService(IEndpointRouteBuilder endpoints, NodeRuntime node)
     {
-        if (_mesh is not null) await _mesh.DisposeAsync().ConfigureAwait(false);
-        if (_driver is not null) await _driver.StopAsync().ConfigureAwait(false);
-        _driver?.Dispose();
-        _stateMachine?.Dispose();
-        _storage?.Dispose();
+        ILogger logger = endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("RaftKv.Mesh.PeerService");
+        return endpoints.MapGrpcService(PeerService.Definition(node.Options.NodeId, node.PeerHandler, logger));
     }
 
     private async Task WatchParentAsync(int parentProcessId)
@@ -87,25 +69,10 @@ public sealed class SiloNode(SiloOptions options, ILoggerFactory loggerFactory, 
         }
     }
 
-    private void OnFatal(Exception error)
+    private static void OnFatal(ILoggerFactory loggerFactory, NodeOptions options, IHostApplicationLifetime lifetime, Exception error)
     {
-        SiloLog.Fatal(_logger, options.NodeId, error);
+        SiloLog.Fatal(loggerFactory.CreateLogger<SiloNode>(), options.NodeId, error);
         Environment.ExitCode = 70;
         lifetime.StopApplication();
     }
-
-    private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running");
-
-    ulong IRaftKvNode.NodeId => options.NodeId;
-
-    RaftStatus IRaftKvNode.Status => Running.Status;
-
-    FasterKvStateMachine IRaftKvNode.StateMachine => Running.StateMachine;
-
-    Task<ReadOnlyMemory<byte>> IRaftKvNode.ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken) =>
-        Running.ProposeAsync(command, cancellationToken);
-
-    Task IRaftKvNode.ReadIndexAsync(CancellationToken cancellationToken) => Running.ReadIndexAsync(cancellationToken);
-
-    string? IRaftKvNode.ClientAddressOf(ulong nodeId) => Running.ClientAddressOf(nodeId);
 }

@@ -1,9 +1,9 @@
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
-using RaftKv.ClientGateway;
 using RaftKv.Grpc;
 using RaftKv.Grpc.Server;
+using RaftKv.Node;
 
 namespace RaftKv.Silo;
 
@@ -17,7 +17,7 @@ public static class TestFaults
     public static readonly GrpcMethod<BoolValue, Empty> Isolate =
         new(MethodType.Unary, "raftkv.test.Faults", "Isolate", BoolValue.Parser, Empty.Parser);
 
-    public static IEndpointConventionBuilder Map(IEndpointRouteBuilder endpoints, SiloNode node) =>
+    public static IEndpointConventionBuilder Map(IEndpointRouteBuilder endpoints, NodeRuntime node) =>
         endpoints.MapGrpcService(new GrpcServiceDefinition().AddUnary(Isolate, (request, _) =>
         {
             RaftDriver driver = node.Driver ?? throw new UnavailableException("the node is not running");

@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -31,16 +32,16 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
         int[] ports = FreePorts(2 * nodes);
-        Members = [.. Enumerable.Range(0, nodes).Select(i => new SiloMember
+        Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
             ClientAddress = $"http://127.0.0.1:{ports[i]}",
             PeerAddress = $"http://127.0.0.1:{ports[nodes + i]}",
         })];
-        foreach (SiloMember member in Members) Start(member.Id);
+        foreach (NodeMember member in Members) Start(member.Id);
     }
 
-    public IReadOnlyList<SiloMember> Members { get; }
+    public IReadOnlyList<NodeMember> Members { get; }
 
     public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
 
@@ -60,7 +61,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     public void Start(ulong id)
     {
-        SiloMember self = Members.Single(m => m.Id == id);
+        NodeMember self = Members.Single(m => m.Id == id);
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
         foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"))) start.ArgumentList.Add(arg);

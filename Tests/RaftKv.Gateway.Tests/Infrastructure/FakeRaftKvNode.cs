@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.Collections.Concurrent;
 using RaftKv.ClientGateway;
 using RaftKv.Raft;

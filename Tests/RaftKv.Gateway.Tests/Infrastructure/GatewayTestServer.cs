@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

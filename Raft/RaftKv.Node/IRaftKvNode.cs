@@ -1,11 +1,12 @@
 using RaftKv.Raft;
 using RaftKv.StateMachine;
 
-namespace RaftKv.ClientGateway;
+namespace RaftKv.Node;
 
 /// <summary>
-/// What the client gateway needs from the local silo: propose commands, obtain linearizable read points, read the
-/// applied state, and know who leads. The silo implements it over its Raft driver loop; tests may fake it.
+/// What hosting (the client gateway, the RaftNode grain service) needs from the local node: propose commands, obtain
+/// linearizable read points, read the applied state, and know who leads. <see cref="NodeRuntime"/> implements it over
+/// its Raft driver loop; tests may fake it.
 /// </summary>
 public interface IRaftKvNode
 {

@@ -1,9 +1,8 @@
-using RaftKv.ClientGateway;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
 using RaftKv.Storage.Snapshots;
 
-namespace RaftKv.Silo;
+namespace RaftKv.Node;
 
 public sealed partial class RaftDriver
 {
@@ -132,13 +131,13 @@ public sealed partial class RaftDriver
             read.Done.TrySetException(new UnavailableException("no leader; retry"));
             return;
         }
-        _reads[id] = (read.Done, Environment.TickCount64 + _options.ReadIndexTimeoutMs);
+        _reads[id] = (read.Done, _time.GetTimestamp() + (long)(_options.ReadIndexTimeoutMs / 1000.0 * _time.TimestampFrequency));
     }
 
     private void ExpireReads()
     {
         if (_reads.Count == 0) return;
-        long now = Environment.TickCount64;
+        long now = _time.GetTimestamp();
         foreach ((ulong id, (TaskCompletionSource done, long deadline)) in _reads.ToArray())
         {
             if (now < deadline) continue;
@@ -174,7 +173,7 @@ public sealed partial class RaftDriver
             Ready ready = _raft.GetReady();
             if (ready.SoftState is { } soft)
             {
-                SiloLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
+                NodeLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
                 if (soft.Role != RaftRole.Leader) FailProposals(LeadershipLost);
             }
             Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
@@ -182,7 +181,7 @@ public sealed partial class RaftDriver
             {
                 _storage.InstallPublishedSnapshot(snapshot);
                 _stateMachine.Restore(snapshot.Index, new MemoryStream(_storage.ReadLatestSnapshotData()));
-                SiloLog.SnapshotInstalled(_logger, _options.NodeId, snapshot.Index, snapshot.Term);
+                NodeLog.SnapshotInstalled(_logger, _options.NodeId, snapshot.Index, snapshot.Term);
             }
             // One fsync for the whole batch. A hard state whose only change is the commit index is not worth an fsync
             // of its own: the commit index is a recovery hint (Raft needs only term and vote durable), so it rides

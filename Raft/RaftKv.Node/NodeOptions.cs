@@ -1,9 +1,9 @@
 using RaftKv.Raft;
 
-namespace RaftKv.Silo;
+namespace RaftKv.Node;
 
 /// <summary>One member of the cluster as every silo is told about it.</summary>
-public sealed record SiloMember
+public sealed record NodeMember
 {
     public ulong Id { get; init; }
 
@@ -15,10 +15,10 @@ public sealed record SiloMember
 }
 
 /// <summary>
-/// Silo configuration, bound from the "RaftKv" section of appsettings, environment (RaftKv__NodeId=...) and the
+/// Node configuration, bound from the "RaftKv" section of appsettings, environment (RaftKv__NodeId=...) and the
 /// command line (--RaftKv:NodeId=...). Immutable after binding; <see cref="Validate"/> runs at start.
 /// </summary>
-public sealed record SiloOptions
+public sealed record NodeOptions
 {
     public const string SectionName = "RaftKv";
 
@@ -28,7 +28,7 @@ public sealed record SiloOptions
     public string DataDirectory { get; init; } = "data";
 
     /// <summary>Every member including this one. Peer and client ports of this node come from its own entry.</summary>
-    public List<SiloMember> Members { get; init; } = [];
+    public List<NodeMember> Members { get; init; } = [];
 
     public int TickIntervalMs { get; init; } = 10;
 
@@ -61,7 +61,7 @@ public sealed record SiloOptions
     /// <summary>Test only: exposes a fault-injection method on the client port (isolate this node from its peers).</summary>
     public bool EnableTestFaults { get; init; }
 
-    public SiloMember Self => Members.Single(m => m.Id == NodeId);
+    public NodeMember Self => Members.Single(m => m.Id == NodeId);
 
     public RaftOptions ToRaftOptions(ulong randomSeed) => new()
     {
@@ -80,7 +80,7 @@ public sealed record SiloOptions
         if (Members.Count == 0) errors.Add("RaftKv:Members must list every member (Id, PeerAddress, ClientAddress).");
         if (Members.Count(m => m.Id == NodeId) != 1) errors.Add($"RaftKv:Members must contain this node ({NodeId}) exactly once.");
         if (Members.Select(m => m.Id).Distinct().Count() != Members.Count) errors.Add("RaftKv:Members has duplicate ids.");
-        foreach (SiloMember member in Members)
+        foreach (NodeMember member in Members)
         {
             if (member.Id == 0) errors.Add("RaftKv:Members: id 0 is reserved.");
             if (!Uri.TryCreate(member.PeerAddress, UriKind.Absolute, out _)) errors.Add($"member {member.Id}: PeerAddress '{member.PeerAddress}' is not an absolute URI.");

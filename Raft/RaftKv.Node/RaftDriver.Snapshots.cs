@@ -2,7 +2,7 @@ using RaftKv.Raft;
 using RaftKv.StateMachine;
 using RaftKv.Storage.Snapshots;
 
-namespace RaftKv.Silo;
+namespace RaftKv.Node;
 
 public sealed partial class RaftDriver
 {
@@ -59,7 +59,7 @@ public sealed partial class RaftDriver
         written.Writer.Commit();
         _storage.CompactToPublished(written.Metadata);
         _raft.CompactLog(written.Metadata);
-        SiloLog.Compacted(_logger, _options.NodeId, written.Metadata.Index, _storage.SegmentCount);
+        NodeLog.Compacted(_logger, _options.NodeId, written.Metadata.Index, _storage.SegmentCount);
     }
 
     /// <summary>Adapts a <see cref="SnapshotWriter"/> to the <see cref="Stream"/> the state machine writes to.</summary>

@@ -1,14 +1,12 @@
-using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using RaftKv.ClientGateway;
 using RaftKv.Mesh;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
 using RaftKv.Storage;
 using RaftKv.Storage.Snapshots;
 
-namespace RaftKv.Silo;
+namespace RaftKv.Node;
 
 /// <summary>Sends Raft messages to peers without blocking; the peer mesh in production, a fake in tests.</summary>
 public interface IRaftTransport
@@ -25,21 +23,22 @@ public interface IRaftTransport
 /// </summary>
 public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisposable
 {
-    private readonly SiloOptions _options;
+    private readonly NodeOptions _options;
     private readonly RaftNode _raft;
     private readonly NodeStorage _storage;
     private readonly FasterKvStateMachine _stateMachine;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Action<Exception> _onFatal;
     private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _thread;
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ReadOnlyMemory<byte>> Reply)> _proposals = [];
-    private readonly Dictionary<ulong, (TaskCompletionSource Done, long DeadlineMs)> _reads = [];
+    private readonly Dictionary<ulong, (TaskCompletionSource Done, long DeadlineTimestamp)> _reads = [];
     private readonly PriorityQueue<TaskCompletionSource, ulong> _readsWaitingForApply = new();
     private readonly Dictionary<ulong, string> _clientAddresses;
     private IRaftTransport? _transport;
     private SnapshotReceiver? _snapshotReceiver;
-    private Timer? _ticker;
+    private ITimer? _ticker;
     private volatile RaftStatus _status;
     private volatile bool _isolated;
     private ulong _nextReadId;
@@ -48,9 +47,10 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private volatile bool _stopped;
     private HardState _savedHardState;
 
-    public RaftDriver(SiloOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, ILogger logger, Action<Exception> onFatal)
+    public RaftDriver(NodeOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, TimeProvider timeProvider, ILogger logger, Action<Exception> onFatal)
     {
         _options = options;
+        _time = timeProvider;
         _storage = storage;
         _stateMachine = stateMachine;
         _logger = logger;
@@ -69,14 +69,14 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
             throw new InvalidOperationException(
                 $"the state machine reflects log index {stateMachine.AppliedIndex}, beyond the WAL's last index {storage.LastIndex}: the data directory is inconsistent");
         }
-        ulong seed = (ulong)Stopwatch.GetTimestamp() ^ options.NodeId;
+        ulong seed = (ulong)timeProvider.GetTimestamp() ^ options.NodeId;
         _raft = new RaftNode(options.ToRaftOptions(seed), state with { AppliedIndex = stateMachine.AppliedIndex });
         // Read ids must never repeat across restarts: a delayed ReadIndexResponse for a read of an earlier
         // incarnation would otherwise complete a new read with an old (possibly stale) read index.
         _nextReadId = (ulong)Random.Shared.NextInt64() & ~0xFFFF_FFFFUL;
         _savedHardState = state.HardState;
         _status = _raft.Status;
-        SiloLog.Recovered(_logger, options.NodeId, state.HardState.Term, snapshot.Index, storage.LastIndex, stateMachine.AppliedIndex);
+        NodeLog.Recovered(_logger, options.NodeId, state.HardState.Term, snapshot.Index, storage.LastIndex, stateMachine.AppliedIndex);
         _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{options.NodeId}" };
     }
 
@@ -99,7 +99,8 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     {
         _transport = transport;
         _thread.Start();
-        _ticker = new Timer(_ => _inbox.Writer.TryWrite(Input.Tick), null, _options.TickIntervalMs, _options.TickIntervalMs);
+        TimeSpan tick = TimeSpan.FromMilliseconds(_options.TickIntervalMs);
+        _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(Input.Tick), null, tick, tick);
     }
 
     // ---- inputs from other threads ---------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+using Microsoft.Extensions.Logging;
+using RaftKv.Mesh;
+using RaftKv.Raft;
+using RaftKv.StateMachine;
+using RaftKv.Storage;
+using RaftKv.Storage.FileSystem;
+using RaftKv.Storage.Wal;
+
+namespace RaftKv.Node;
+
+/// <summary>
+/// One Raft node with everything it owns: the WAL and snapshots, the FASTER state machine, the Raft driver loop and
+/// the outbound peer mesh. It knows nothing about hosting: a silo starts it before Orleans and stops it after, and
+/// maps <see cref="PeerHandler"/> on its peer port. Start order: open the WAL and snapshots, recover FASTER, start the
+/// Raft loop, connect the peer mesh. Stop runs in reverse: the mesh, then the loop (which checkpoints FASTER), then
+/// storage.
+/// </summary>
+public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
+{
+    private readonly NodeOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly TimeProvider _timeProvider;
+    private readonly Action<Exception> _onFatal;
+    private NodeStorage? _storage;
+    private FasterKvStateMachine? _stateMachine;
+    private RaftDriver? _driver;
+    private PeerMesh? _mesh;
+
+    /// <param name="onFatal">Called (once, from the driver thread) when an I/O error stops the node: fail-stop.</param>
+    public NodeRuntime(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, Action<Exception> onFatal)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _timeProvider = timeProvider;
+        _onFatal = onFatal;
+        PeerHandler = new InboundHandler(this);
+    }
+
+    public NodeOptions Options => _options;
+
+    /// <summary>The running driver; null before start or after stop.</summary>
+    public RaftDriver? Driver => _driver;
+
+    /// <summary>Inbound peer traffic; before start (or after stop) peers are told the node is unavailable.</summary>
+    public IPeerMessageHandler PeerHandler { get; }
+
+    public void Start()
+    {
+        if (_driver is not null) throw new InvalidOperationException("the node is already running");
+        string dataDirectory = Path.GetFullPath(_options.DataDirectory);
+        Directory.CreateDirectory(dataDirectory);
+        var configuration = new ClusterConfiguration(_options.Members.Select(m => m.Id));
+        _storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(dataDirectory, "raft"),
+            new WalOptions { SegmentSizeBytes = _options.WalSegmentSizeBytes }, configuration);
+        _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"),
+            new StateMachineOptions { LogMemorySizeBytes = _options.StateMachineMemoryBytes });
+        var driver = new RaftDriver(_options, _storage, _stateMachine, _timeProvider, _loggerFactory.CreateLogger<RaftDriver>(), _onFatal);
+        var peers = _options.Members.Where(m => m.Id != _options.NodeId).ToDictionary(m => m.Id, m => m.PeerAddress);
+        _mesh = new PeerMesh(_options.NodeId, peers, driver, new MeshOptions(), _loggerFactory.CreateLogger<PeerMesh>());
+        driver.Start(new MeshTransport(_mesh));
+        _driver = driver;
+    }
+
+    public async Task StopAsync()
+    {
+        if (_mesh is not null) await _mesh.DisposeAsync().ConfigureAwait(false);
+        if (_driver is not null) await _driver.StopAsync().ConfigureAwait(false);
+        _driver?.Dispose();
+        _stateMachine?.Dispose();
+        _storage?.Dispose();
+        _mesh = null;
+        _driver = null;
+        _stateMachine = null;
+        _storage = null;
+    }
+
+    public ValueTask DisposeAsync() => new(StopAsync());
+
+    private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running");
+
+    public ulong NodeId => _options.NodeId;
+
+    public RaftStatus Status => Running.Status;
+
+    public FasterKvStateMachine StateMachine => Running.StateMachine;
+
+    public Task<ReadOnlyMemory<byte>> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken) =>
+        Running.ProposeAsync(command, cancellationToken);
+
+    public Task ReadIndexAsync(CancellationToken cancellationToken) => Running.ReadIndexAsync(cancellationToken);
+
+    public string? ClientAddressOf(ulong nodeId) => Running.ClientAddressOf(nodeId);
+
+    private sealed class MeshTransport(PeerMesh mesh) : IRaftTransport
+    {
+        public void Send(Message message) => mesh.Send(message);
+    }
+
+    /// <summary>Forwards to the running driver, so the peer port can be open before the node starts.</summary>
+    private sealed class InboundHandler(NodeRuntime node) : IPeerMessageHandler
+    {
+        public void OnMessage(Message message) => node.Driver?.OnMessage(message);
+
+        public Task<Storage.Snapshots.ChunkReceipt> OnSnapshotChunkAsync(Message installSnapshot, Storage.Snapshots.SnapshotChunk chunk, CancellationToken cancellationToken) =>
+            node.Running.OnSnapshotChunkAsync(installSnapshot, chunk, cancellationToken);
+
+        public Task<Storage.Snapshots.SnapshotChunker?> OpenLatestSnapshotAsync(CancellationToken cancellationToken) =>
+            node.Running.OpenLatestSnapshotAsync(cancellationToken);
+
+        public void OnSnapshotFailed(ulong peer) => node.Driver?.OnSnapshotFailed(peer);
+    }
+}
