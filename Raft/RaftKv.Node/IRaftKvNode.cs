@@ -44,5 +44,11 @@ public sealed class NotLeaderException(ulong leaderHint) : Exception($"not the l
     public ulong LeaderHint { get; } = leaderHint;
 }
 
-/// <summary>The request could not be served now (no leader, leadership lost, shutting down); retrying is safe.</summary>
-public sealed class UnavailableException(string message) : Exception(message);
+/// <summary>
+/// The request could not be served now (no leader, leadership lost, shutting down); retrying is safe.
+/// <see cref="LeaderHint"/> names the leader when one is known (0 if not), so a client can go there directly.
+/// </summary>
+public sealed class UnavailableException(string message, ulong leaderHint = 0) : Exception(message)
+{
+    public ulong LeaderHint { get; } = leaderHint;
+}

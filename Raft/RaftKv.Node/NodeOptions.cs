@@ -1,4 +1,5 @@
 using RaftKv.Raft;
+using RaftKv.StateMachine;
 
 namespace RaftKv.Node;
 
@@ -73,6 +74,8 @@ public sealed record NodeOptions
         MaxInflightMessages = MaxInflightMessages,
     };
 
+    public StateMachineOptions ToStateMachineOptions() => new() { LogMemorySizeBytes = StateMachineMemoryBytes };
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -91,8 +94,8 @@ public sealed record NodeOptions
         if (HeartbeatIntervalMs < TickIntervalMs) errors.Add("RaftKv:HeartbeatIntervalMs must be at least TickIntervalMs.");
         if (ElectionTimeoutMs < 2 * HeartbeatIntervalMs) errors.Add("RaftKv:ElectionTimeoutMs must be at least twice HeartbeatIntervalMs.");
         if (SnapshotThresholdBytes < 4096) errors.Add("RaftKv:SnapshotThresholdBytes must be at least 4096.");
-        if (StateMachineMemoryBytes < 1L << 20 || (StateMachineMemoryBytes & (StateMachineMemoryBytes - 1)) != 0)
-            errors.Add("RaftKv:StateMachineMemoryBytes must be a power of two, at least 1 MiB.");
+        // The state machine's own rules are the single source of truth (e.g. two FASTER pages of memory at least).
+        foreach (string error in ToStateMachineOptions().Validate()) errors.Add($"RaftKv:StateMachineMemoryBytes ({StateMachineMemoryBytes}): {error}");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using RaftKv.Mesh;
 using RaftKv.Raft;
@@ -27,7 +28,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
     private PeerMesh? _mesh;
 
     /// <param name="onFatal">Called (once, from the driver thread) when an I/O error stops the node: fail-stop.</param>
-    public NodeRuntime(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, Action<Exception> onFatal)
+    public NodeRuntime(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, Action<Exception> onFatal, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
@@ -35,7 +36,11 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         _timeProvider = timeProvider;
         _onFatal = onFatal;
         PeerHandler = new InboundHandler(this);
+        Metrics = new NodeMetrics(options.NodeId, () => _driver?.Status, meterFactory);
     }
+
+    /// <summary>The node's meters; they report nothing while the node is stopped.</summary>
+    public NodeMetrics Metrics { get; }
 
     public NodeOptions Options => _options;
 
@@ -53,9 +58,8 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         var configuration = new ClusterConfiguration(_options.Members.Select(m => m.Id));
         _storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(dataDirectory, "raft"),
             new WalOptions { SegmentSizeBytes = _options.WalSegmentSizeBytes }, configuration);
-        _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"),
-            new StateMachineOptions { LogMemorySizeBytes = _options.StateMachineMemoryBytes });
-        var driver = new RaftDriver(_options, _storage, _stateMachine, _timeProvider, _loggerFactory.CreateLogger<RaftDriver>(), _onFatal);
+        _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"), _options.ToStateMachineOptions());
+        var driver = new RaftDriver(_options, _storage, _stateMachine, _timeProvider, Metrics, _loggerFactory.CreateLogger<RaftDriver>(), _onFatal);
         var peers = _options.Members.Where(m => m.Id != _options.NodeId).ToDictionary(m => m.Id, m => m.PeerAddress);
         _mesh = new PeerMesh(_options.NodeId, peers, driver, new MeshOptions(), _loggerFactory.CreateLogger<PeerMesh>());
         driver.Start(new MeshTransport(_mesh));
@@ -75,7 +79,11 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         _storage = null;
     }
 
-    public ValueTask DisposeAsync() => new(StopAsync());
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        Metrics.Dispose();
+    }
 
     private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running");
 

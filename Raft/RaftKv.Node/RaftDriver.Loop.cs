@@ -107,6 +107,7 @@ public sealed partial class RaftDriver
         switch (result.Outcome)
         {
             case ProposeOutcome.Accepted:
+                _metrics.Proposed("accepted");
                 if (_proposals.Remove(result.Index, out var replaced))
                 {
                     // Leadership was lost and regained within one drain: the older proposal at this index is gone.
@@ -115,9 +116,11 @@ public sealed partial class RaftDriver
                 _proposals[result.Index] = (result.Term, propose.Reply);
                 break;
             case ProposeOutcome.NotLeader:
+                _metrics.Proposed("not_leader");
                 propose.Reply.TrySetException(new NotLeaderException(result.LeaderHint));
                 break;
             default:
+                _metrics.Proposed("dropped");
                 propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry"));
                 break;
         }
@@ -131,16 +134,16 @@ public sealed partial class RaftDriver
             read.Done.TrySetException(new UnavailableException("no leader; retry"));
             return;
         }
-        _reads[id] = (read.Done, _time.GetTimestamp() + (long)(_options.ReadIndexTimeoutMs / 1000.0 * _time.TimestampFrequency));
+        _reads[id] = (read.Done, _time.GetTimestamp());
     }
 
     private void ExpireReads()
     {
         if (_reads.Count == 0) return;
-        long now = _time.GetTimestamp();
-        foreach ((ulong id, (TaskCompletionSource done, long deadline)) in _reads.ToArray())
+        var timeout = TimeSpan.FromMilliseconds(_options.ReadIndexTimeoutMs);
+        foreach ((ulong id, (TaskCompletionSource done, long start)) in _reads.ToArray())
         {
-            if (now < deadline) continue;
+            if (_time.GetElapsedTime(start) < timeout) continue;
             done.TrySetException(new UnavailableException("leadership could not be confirmed in time; retry"));
             _reads.Remove(id);
         }
@@ -174,7 +177,11 @@ public sealed partial class RaftDriver
             if (ready.SoftState is { } soft)
             {
                 NodeLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
-                if (soft.Role != RaftRole.Leader) FailProposals(LeadershipLost);
+                // A campaign raises the term; a Ready may already show its outcome (a single voter wins at once).
+                if (soft.Term > _knownTerm && soft.Role is RaftRole.Candidate or RaftRole.Leader) _metrics.CampaignStarted();
+                if (soft.Role != RaftRole.Leader) FailProposals(LeadershipLost, soft.Leader);
+                if (soft.Leader != _knownLeader || soft.Term != _knownTerm) FailReadsAwaitingConfirmation(soft.Leader);
+                (_knownLeader, _knownTerm) = (soft.Leader, soft.Term);
             }
             Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
             if (ready.Snapshot is { } snapshot)
@@ -190,11 +197,14 @@ public sealed partial class RaftDriver
                               hard.Term == _savedHardState.Term && hard.Vote == _savedHardState.Vote;
             if (!commitOnly)
             {
+                long persistStart = _time.GetTimestamp();
                 _storage.Save(ready.HardState, ready.Entries);
+                _metrics.Persisted(_time.GetElapsedTime(persistStart), ready.Entries.Count);
                 if (ready.HardState is { } saved) _savedHardState = saved;
             }
             Send(ready.MessagesAfterPersist);
             foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
+            if (ready.CommittedEntries.Count > 0) _metrics.Applied(ready.CommittedEntries.Count);
             foreach (ReadState state in ready.ReadStates) OnReadState(state);
             _raft.Advance(ready);
             ReleaseReads();
@@ -228,16 +238,17 @@ public sealed partial class RaftDriver
             read.Done.TrySetException(new UnavailableException("leadership could not be confirmed; retry"));
             return;
         }
-        _readsWaitingForApply.Enqueue(read.Done, state.Index);
+        _readsWaitingForApply.Enqueue(read, state.Index);
     }
 
     private void ReleaseReads()
     {
         ulong applied = _stateMachine.AppliedIndex;
-        while (_readsWaitingForApply.TryPeek(out TaskCompletionSource? done, out ulong index) && index <= applied)
+        while (_readsWaitingForApply.TryPeek(out var read, out ulong index) && index <= applied)
         {
             _readsWaitingForApply.Dequeue();
-            done.TrySetResult();
+            read.Done.TrySetResult();
+            _metrics.ReadServed(_time.GetElapsedTime(read.StartTimestamp));
         }
     }
 
@@ -248,10 +259,26 @@ public sealed partial class RaftDriver
         _ = _stateMachine.CheckpointAsync(); // the cut is taken now; FASTER flushes in the background
     }
 
-    private void FailProposals(string reason)
+    private void FailProposals(string reason, ulong leaderHint = 0)
     {
-        foreach (var pending in _proposals.Values) pending.Reply.TrySetException(new UnavailableException(reason));
+        foreach (var pending in _proposals.Values) pending.Reply.TrySetException(new UnavailableException(reason, leaderHint));
         _proposals.Clear();
+    }
+
+    /// <summary>
+    /// A leadership change means reads still waiting for a quorum's confirmation (or, on a follower, for the old
+    /// leader's answer) may never get one: fail them at once, naming the new leader if known, rather than letting them
+    /// wait out <see cref="NodeOptions.ReadIndexTimeoutMs"/>. Reads that already hold a confirmed read index stay: they
+    /// only wait for this node to apply it.
+    /// </summary>
+    private void FailReadsAwaitingConfirmation(ulong newLeader)
+    {
+        if (_reads.Count == 0) return;
+        var error = new UnavailableException(newLeader == 0
+            ? "leadership changed before the read was confirmed and no leader is known yet; retry"
+            : $"leadership changed before the read was confirmed; node {newLeader} now leads; retry", newLeader);
+        foreach (var read in _reads.Values) read.Done.TrySetException(error);
+        _reads.Clear();
     }
 
     private void FailAllPending(Exception error)
@@ -259,7 +286,7 @@ public sealed partial class RaftDriver
         FailProposals(error.Message);
         foreach (var read in _reads.Values) read.Done.TrySetException(error);
         _reads.Clear();
-        while (_readsWaitingForApply.TryDequeue(out TaskCompletionSource? done, out _)) done.TrySetException(error);
+        while (_readsWaitingForApply.TryDequeue(out var read, out _)) read.Done.TrySetException(error);
         while (_inbox.Reader.TryRead(out Input? input)) input.Fail(error);
     }
 }

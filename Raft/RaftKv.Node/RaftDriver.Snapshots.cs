@@ -21,6 +21,7 @@ public sealed partial class RaftDriver
         IStateMachineSnapshot image = _stateMachine.TakeSnapshot();
         SnapshotWriter writer = _storage.Snapshots.BeginWrite(metadata);
         _snapshotInProgress = true;
+        long snapshotStart = _time.GetTimestamp();
         _ = Task.Run(() =>
         {
             Exception? error = null;
@@ -39,6 +40,7 @@ public sealed partial class RaftDriver
             {
                 image.Dispose();
             }
+            if (error is null) _metrics.SnapshotWritten(_time.GetElapsedTime(snapshotStart), writer.LengthBytes);
             _inbox.Writer.TryWrite(new Input.SnapshotWritten(metadata, writer, error));
         });
     }

@@ -28,13 +28,14 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private readonly NodeStorage _storage;
     private readonly FasterKvStateMachine _stateMachine;
     private readonly TimeProvider _time;
+    private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action<Exception> _onFatal;
     private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _thread;
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ReadOnlyMemory<byte>> Reply)> _proposals = [];
-    private readonly Dictionary<ulong, (TaskCompletionSource Done, long DeadlineTimestamp)> _reads = [];
-    private readonly PriorityQueue<TaskCompletionSource, ulong> _readsWaitingForApply = new();
+    private readonly Dictionary<ulong, (TaskCompletionSource Done, long StartTimestamp)> _reads = [];
+    private readonly PriorityQueue<(TaskCompletionSource Done, long StartTimestamp), ulong> _readsWaitingForApply = new();
     private readonly Dictionary<ulong, string> _clientAddresses;
     private IRaftTransport? _transport;
     private SnapshotReceiver? _snapshotReceiver;
@@ -42,15 +43,18 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private volatile RaftStatus _status;
     private volatile bool _isolated;
     private ulong _nextReadId;
+    private ulong _knownLeader;
+    private ulong _knownTerm;
     private ulong _appliedSinceCheckpoint;
     private bool _snapshotInProgress;
     private volatile bool _stopped;
     private HardState _savedHardState;
 
-    public RaftDriver(NodeOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, TimeProvider timeProvider, ILogger logger, Action<Exception> onFatal)
+    public RaftDriver(NodeOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger, Action<Exception> onFatal)
     {
         _options = options;
         _time = timeProvider;
+        _metrics = metrics;
         _storage = storage;
         _stateMachine = stateMachine;
         _logger = logger;
