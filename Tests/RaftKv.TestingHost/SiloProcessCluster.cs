@@ -31,7 +31,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = FreePorts(4 * nodes);
+        int[] ports = LoopbackPorts.Free(4 * nodes);
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
@@ -172,29 +172,4 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     }
 
     private static string Tail(string text) => text.Length > 3000 ? text[^3000..] : text;
-
-    /// <summary>
-    /// Ports that are free now, chosen below Linux's ephemeral range (32768+) so that other tests binding port 0 in
-    /// parallel cannot be handed one of them between this check and the silo's bind.
-    /// </summary>
-    private static int[] FreePorts(int count)
-    {
-        var ports = new List<int>();
-        while (ports.Count < count)
-        {
-            int port = Random.Shared.Next(20_000, 32_000);
-            if (ports.Contains(port)) continue;
-            try
-            {
-                var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                listener.Stop();
-                ports.Add(port);
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        return [.. ports];
-    }
 }
