@@ -31,17 +31,29 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = FreePorts(2 * nodes);
+        int[] ports = LoopbackPorts.Free(4 * nodes);
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
             ClientAddress = $"http://127.0.0.1:{ports[i]}",
             PeerAddress = $"http://127.0.0.1:{ports[nodes + i]}",
         })];
+        // Orleans: silo ports then gateway ports; development clustering with node 1's silo as the primary.
+        _orleans = Members.ToDictionary(m => m.Id, m => LocalCluster.OrleansOptionsFor(m.Id, 0, 0) with
+        {
+            SiloPort = ports[2 * nodes + (int)m.Id - 1],
+            GatewayPort = ports[3 * nodes + (int)m.Id - 1],
+            PrimarySiloEndpoint = $"127.0.0.1:{ports[2 * nodes]}",
+        });
         foreach (NodeMember member in Members) Start(member.Id);
     }
 
     public IReadOnlyList<NodeMember> Members { get; }
+
+    private readonly Dictionary<ulong, OrleansSiloOptions> _orleans;
+
+    /// <summary>The Orleans gateway endpoints (host:port) of every silo, for an Orleans client.</summary>
+    public IEnumerable<IPEndPoint> OrleansGateways => _orleans.Values.Select(o => new IPEndPoint(IPAddress.Loopback, o.GatewayPort));
 
     public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
 
@@ -64,7 +76,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         NodeMember self = Members.Single(m => m.Id == id);
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
-        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"))) start.ArgumentList.Add(arg);
+        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
         start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
         foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);
@@ -160,29 +172,4 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     }
 
     private static string Tail(string text) => text.Length > 3000 ? text[^3000..] : text;
-
-    /// <summary>
-    /// Ports that are free now, chosen below Linux's ephemeral range (32768+) so that other tests binding port 0 in
-    /// parallel cannot be handed one of them between this check and the silo's bind.
-    /// </summary>
-    private static int[] FreePorts(int count)
-    {
-        var ports = new List<int>();
-        while (ports.Count < count)
-        {
-            int port = Random.Shared.Next(20_000, 32_000);
-            if (ports.Contains(port)) continue;
-            try
-            {
-                var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                listener.Stop();
-                ports.Add(port);
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        return [.. ports];
-    }
 }
