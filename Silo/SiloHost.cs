@@ -2,12 +2,12 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RaftKv.ClientGateway;
-using RaftKv.Grpc.Server;
 using RaftKv.Node;
 
 namespace RaftKv.Silo;
@@ -43,8 +43,9 @@ public static class SiloHost
         var clientUri = new Uri(options.Self.ClientAddress);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.UseGrpcCleartext());
-            kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.UseGrpcCleartext());
+            // h2c (HTTP/2 with prior knowledge), which gRPC clients speak to "http://" addresses.
+            kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
         });
         builder.Logging.AddSimpleConsole(console =>
@@ -57,14 +58,16 @@ public static class SiloHost
         builder.Services.AddSingleton<SiloNode>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloNode>());
         builder.Services.AddSingleton<IRaftKvNode>(sp => sp.GetRequiredService<SiloNode>().Runtime);
+        builder.Services.AddGrpc();
+        SiloNode.AddPeerService(builder.Services);
         builder.Services.AddRaftKvGateway();
 
         WebApplication app = builder.Build();
         app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
-        SiloNode.MapPeerService(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{peerUri.Port}");
+        SiloNode.MapPeerService(app).RequireHost($"*:{peerUri.Port}");
         if (options.EnableTestFaults)
         {
-            TestFaults.Map(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{clientUri.Port}");
+            app.MapGrpcService<TestFaults>().RequireHost($"*:{clientUri.Port}");
         }
         return app;
     }

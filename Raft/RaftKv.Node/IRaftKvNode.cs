@@ -44,5 +44,12 @@ public sealed class NotLeaderException(ulong leaderHint) : Exception($"not the l
     public ulong LeaderHint { get; } = leaderHint;
 }
 
-/// <summary>The request could not be served now (no leader, leadership lost, shutting down); retrying is safe.</summary>
-public sealed class UnavailableException(string message) : Exception(message);
+/// <summary>
+/// The request could not be served now (no leader, leadership lost, shutting down); retrying is safe.
+/// <see cref="MayHaveBeenApplied"/> is false only when a proposal certainly never reached the log (so it can never
+/// be applied); a proposal lost to a leader change may still be committed by the next leader.
+/// </summary>
+public sealed class UnavailableException(string message, bool mayHaveBeenApplied = true) : Exception(message)
+{
+    public bool MayHaveBeenApplied { get; } = mayHaveBeenApplied;
+}

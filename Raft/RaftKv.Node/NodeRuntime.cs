@@ -77,7 +77,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public ValueTask DisposeAsync() => new(StopAsync());
 
-    private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running");
+    private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running", mayHaveBeenApplied: false);
 
     public ulong NodeId => _options.NodeId;
 

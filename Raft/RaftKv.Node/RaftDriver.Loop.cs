@@ -118,7 +118,7 @@ public sealed partial class RaftDriver
                 propose.Reply.TrySetException(new NotLeaderException(result.LeaderHint));
                 break;
             default:
-                propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry"));
+                propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry", mayHaveBeenApplied: false));
                 break;
         }
     }
