@@ -129,7 +129,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     public Task<StatusResponse> StatusAsync(string? endpoint = null, CancellationToken cancellationToken = default)
     {
         if (endpoint is null) return CallAsync(static (kv, r, o) => kv.StatusAsync(r, o), new StatusRequest(), attempts: null, cancellationToken);
-        return Channel(Normalize(endpoint)).Kv.StatusAsync(new StatusRequest(), AttemptOptions(cancellationToken)).ResponseAsync;
+        return InvokeAsync(static (kv, r, o) => kv.StatusAsync(r, o), Channel(Normalize(endpoint)), new StatusRequest(), cancellationToken);
     }
 
     public ValueTask DisposeAsync()
@@ -201,7 +201,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             string endpoint = CurrentEndpoint;
             try
             {
-                return await method(Channel(endpoint).Kv, request, AttemptOptions(cancellationToken)).ResponseAsync.ConfigureAwait(false);
+                return await InvokeAsync(method, Channel(endpoint), request, cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException failure) when (IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
             {
@@ -216,8 +216,24 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
 
     private static bool IsRetryable(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded;
 
-    private CallOptions AttemptOptions(CancellationToken cancellationToken) =>
-        new(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
+    /// <summary>
+    /// One attempt, bounded by <see cref="RaftKvClientOptions.AttemptTimeoutMs"/> (DEADLINE_EXCEEDED). The caller's
+    /// cancellation surfaces as <see cref="OperationCanceledException"/>, not as a CANCELLED status.
+    /// </summary>
+    private async Task<TResponse> InvokeAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method,
+        Endpoint endpoint, TRequest request, CancellationToken cancellationToken)
+    {
+        var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
+        try
+        {
+            using AsyncUnaryCall<TResponse> call = method(endpoint.Kv, request, options);
+            return await call.ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
+        }
+    }
 
     private async Task MaybeDiscoverLeaderAsync(CancellationToken cancellationToken)
     {
@@ -228,7 +244,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         {
             try
             {
-                var status = await Channel(seed).Kv.StatusAsync(new StatusRequest(), AttemptOptions(cancellationToken)).ResponseAsync.ConfigureAwait(false);
+                var status = await InvokeAsync(static (kv, r, o) => kv.StatusAsync(r, o), Channel(seed), new StatusRequest(), cancellationToken).ConfigureAwait(false);
                 Prefer(status.LeaderAddress.Length > 0 ? status.LeaderAddress : seed);
                 _leaderDiscovered = true;
                 return;
@@ -288,8 +304,6 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
                 // A shared handler belongs to the application (DisposeHttpClient stays false); without one the channel
                 // creates and owns its own.
                 HttpHandler = sharedHandler,
-                // Cancellation by the caller surfaces as OperationCanceledException, a deadline as DEADLINE_EXCEEDED.
-                ThrowOperationCanceledOnCancellation = true,
             });
             Kv = new KV.KVClient(_channel);
         }
