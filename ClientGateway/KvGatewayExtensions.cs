@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using RaftKv.Grpc.Server;
 
 namespace RaftKv.ClientGateway;
 
@@ -21,15 +20,20 @@ public static class KvGatewayExtensions
         if (errors.Count > 0) throw new ArgumentException("invalid gateway options: " + string.Join(" ", errors), nameof(options));
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
+        services.AddGrpc();
+        // One instance for the process (Grpc.AspNetCore resolves registered services instead of creating one per call):
+        // it owns the session gates and the channels to other gateways.
         services.AddSingleton<KvGatewayService>();
         return services;
     }
 
-    /// <summary>Maps service <c>raftkv.v1.KV</c>; listen on an HTTP/2 endpoint (<c>UseGrpcCleartext</c> or TLS).</summary>
-    public static IEndpointConventionBuilder MapRaftKvGateway(this IEndpointRouteBuilder endpoints, GrpcServerOptions? grpcOptions = null)
+    /// <summary>
+    /// Maps service <c>raftkv.v1.KV</c> (<c>MapGrpcService&lt;KvGatewayService&gt;()</c>); listen on an HTTP/2
+    /// endpoint (h2c or TLS), and restrict it to the client port with <c>RequireHost</c> when the host has others.
+    /// </summary>
+    public static GrpcServiceEndpointConventionBuilder MapRaftKvGateway(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        var service = endpoints.ServiceProvider.GetRequiredService<KvGatewayService>();
-        return endpoints.MapGrpcService(service.Definition(), grpcOptions);
+        return endpoints.MapGrpcService<KvGatewayService>();
     }
 }

@@ -1,34 +1,35 @@
 using RaftKv.Node;
 using System.Collections.Concurrent;
 using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using RaftKv.Client;
 using RaftKv.Client.Protos;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Client;
-using RaftKv.Grpc.Server;
 using RaftKv.StateMachine;
 
 namespace RaftKv.ClientGateway;
 
 /// <summary>
-/// The client gRPC service <c>raftkv.v1.KV</c> over the local <see cref="IRaftKvNode"/>. Every request is validated
-/// before anything is proposed; writes are proposed through Raft, serialized per client session; linearizable reads
-/// go through ReadIndex; a request that reaches a follower is forwarded to the leader's gateway unless the client
-/// asked for a leader hint instead.
+/// The client gRPC service <c>raftkv.v1.KV</c> over the local <see cref="IRaftKvNode"/>, on the generated
+/// <see cref="KV.KVBase"/> (Grpc.AspNetCore; one instance per process, registered by <c>AddRaftKvGateway</c>). Every
+/// request is validated before anything is proposed; writes are proposed through Raft, serialized per client
+/// session; linearizable reads go through ReadIndex; a request that reaches a follower is forwarded to the leader's
+/// gateway unless the client asked for a leader hint instead. Failures carry structured trailers (leader hint,
+/// session expiry, whether the command may have been applied; see <see cref="KvMetadata"/> and docs/api.md).
 /// </summary>
 /// <remarks>
 /// Command timestamps come from <see cref="TimeProvider"/> here, at proposal time: they are the only clock the state
 /// machine reads (for deterministic session expiry), so no replica's own clock ever reaches Apply.
 /// </remarks>
-public sealed partial class KvGatewayService : IDisposable
+public sealed partial class KvGatewayService : KV.KVBase, IDisposable
 {
     private readonly IRaftKvNode _node;
     private readonly KvGatewayOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly GatewaySessions _sessions;
-    private readonly ConcurrentDictionary<string, Lazy<GrpcChannel>> _leaderChannels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<LeaderGateway>> _leaderChannels = new(StringComparer.Ordinal);
 
     public KvGatewayService(IRaftKvNode node, KvGatewayOptions options, TimeProvider timeProvider, ILogger<KvGatewayService> logger)
     {
@@ -48,21 +49,11 @@ public sealed partial class KvGatewayService : IDisposable
     /// <summary>Number of gateway sessions currently tracked (for tests and metrics).</summary>
     public int GatewaySessionCount => _sessions.Count;
 
-    public GrpcServiceDefinition Definition() => new GrpcServiceDefinition()
-        .AddUnary(KvMethods.RegisterSession, RegisterSessionAsync)
-        .AddUnary(KvMethods.KeepAlive, KeepAliveAsync)
-        .AddUnary(KvMethods.Put, PutAsync)
-        .AddUnary(KvMethods.Get, GetAsync)
-        .AddUnary(KvMethods.Delete, DeleteAsync)
-        .AddUnary(KvMethods.CompareAndSwap, CompareAndSwapAsync)
-        .AddUnary(KvMethods.Scan, ScanAsync)
-        .AddUnary(KvMethods.Status, StatusAsync);
-
     public void Dispose()
     {
         foreach (var channel in _leaderChannels.Values)
         {
-            if (channel.IsValueCreated) channel.Value.Dispose();
+            if (channel.IsValueCreated) channel.Value.Channel.Dispose();
         }
         _leaderChannels.Clear();
     }
@@ -73,35 +64,35 @@ public sealed partial class KvGatewayService : IDisposable
 
     // ---- writes ----
 
-    private Task<RegisterSessionResponse> RegisterSessionAsync(RegisterSessionRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.RegisterSession, request, context, async cancellationToken =>
+    public override Task<RegisterSessionResponse> RegisterSession(RegisterSessionRequest request, ServerCallContext context) =>
+        RunAsync(nameof(RegisterSession), isWrite: true, request, context, static (kv, r, o) => kv.RegisterSessionAsync(r, o), async cancellationToken =>
         {
             var bytes = await _node.ProposeAsync(KvCommand.RegisterSession(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);
-            var reply = MapErrors(KvMethods.RegisterSession.FullName, Decode(KvMethods.RegisterSession.FullName, bytes), 0);
+            var reply = MapErrors(nameof(RegisterSession), Decode(nameof(RegisterSession), bytes), 0);
             return new RegisterSessionResponse { SessionId = reply.SessionId };
         });
 
-    private Task<KeepAliveResponse> KeepAliveAsync(KeepAliveRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.KeepAlive, request, context, async cancellationToken =>
+    public override Task<KeepAliveResponse> KeepAlive(KeepAliveRequest request, ServerCallContext context) =>
+        RunAsync(nameof(KeepAlive), isWrite: true, request, context, static (kv, r, o) => kv.KeepAliveAsync(r, o), async cancellationToken =>
         {
-            if (request.SessionId == 0) throw Invalid(KvMethods.KeepAlive.FullName, "KeepAlive needs a session id");
-            await ProposeInSessionAsync(KvMethods.KeepAlive.FullName, request.SessionId, now => KvCommand.KeepAlive(request.SessionId, now), cancellationToken)
+            if (request.SessionId == 0) throw Invalid(nameof(KeepAlive), "KeepAlive needs a session id");
+            await ProposeInSessionAsync(nameof(KeepAlive), request.SessionId, now => KvCommand.KeepAlive(request.SessionId, now), cancellationToken)
                 .ConfigureAwait(false);
             return new KeepAliveResponse();
         });
 
-    private Task<PutResponse> PutAsync(PutRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.Put, request, context, async cancellationToken =>
+    public override Task<PutResponse> Put(PutRequest request, ServerCallContext context) =>
+        RunAsync(nameof(Put), isWrite: true, request, context, static (kv, r, o) => kv.PutAsync(r, o), async cancellationToken =>
         {
-            var reply = await ProposeInSessionAsync(KvMethods.Put.FullName, request.SessionId,
+            var reply = await ProposeInSessionAsync(nameof(Put), request.SessionId,
                 now => KvCommand.Put(request.SessionId, request.Sequence, now, request.Key.Memory, request.Value.Memory), cancellationToken).ConfigureAwait(false);
             return new PutResponse { CreateRevision = reply.Version.CreateIndex, ModRevision = reply.Version.ModIndex };
         });
 
-    private Task<DeleteResponse> DeleteAsync(DeleteRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.Delete, request, context, async cancellationToken =>
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>
+        RunAsync(nameof(Delete), isWrite: true, request, context, static (kv, r, o) => kv.DeleteAsync(r, o), async cancellationToken =>
         {
-            var reply = await ProposeInSessionAsync(KvMethods.Delete.FullName, request.SessionId,
+            var reply = await ProposeInSessionAsync(nameof(Delete), request.SessionId,
                 now => KvCommand.Delete(request.SessionId, request.Sequence, now, request.Key.Memory), cancellationToken).ConfigureAwait(false);
             return new DeleteResponse
             {
@@ -111,10 +102,10 @@ public sealed partial class KvGatewayService : IDisposable
             };
         });
 
-    private Task<CompareAndSwapResponse> CompareAndSwapAsync(CompareAndSwapRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.CompareAndSwap, request, context, async cancellationToken =>
+    public override Task<CompareAndSwapResponse> CompareAndSwap(CompareAndSwapRequest request, ServerCallContext context) =>
+        RunAsync(nameof(CompareAndSwap), isWrite: true, request, context, static (kv, r, o) => kv.CompareAndSwapAsync(r, o), async cancellationToken =>
         {
-            string method = KvMethods.CompareAndSwap.FullName;
+            string method = nameof(CompareAndSwap);
             Func<long, KvCommand> build = request.ExpectedCase switch
             {
                 CompareAndSwapRequest.ExpectedOneofCase.ExpectedValue => now => KvCommand.CompareValueAndSwap(
@@ -143,7 +134,7 @@ public sealed partial class KvGatewayService : IDisposable
 
     /// <summary>
     /// Validates, then proposes one session command while holding that session's gate. Returns Ok, NotFound or
-    /// CasFailed replies; every other outcome becomes an <see cref="RpcException"/>.
+    /// CasFailed replies; every other outcome becomes an <see cref="RpcException"/> with trailers.
     /// </summary>
     private async Task<KvReply> ProposeInSessionAsync(string method, ulong sessionId, Func<long, KvCommand> build, CancellationToken cancellationToken)
     {
@@ -159,28 +150,32 @@ public sealed partial class KvGatewayService : IDisposable
     {
         if (KvReply.TryDecode(bytes, out var reply)) return reply;
         KvGatewayLog.UndecodableReply(_logger, method);
-        throw new RpcException(StatusCode.Internal, "the state machine returned an undecodable reply");
+        // The command was committed and applied; only its reply is unreadable.
+        throw KvGatewayErrors.Failure(StatusCode.Internal, "the state machine returned an undecodable reply", mayHaveApplied: true);
     }
 
+    /// <summary>
+    /// The state machine's refusals. Each leaves the store unchanged: the command reached the log, and Apply
+    /// answered it without changing anything, so none of them may have been applied.
+    /// </summary>
     private static KvReply MapErrors(string method, KvReply reply, ulong sessionId) => reply.Status switch
     {
         KvStatus.Ok or KvStatus.NotFound or KvStatus.CasFailed => reply,
-        KvStatus.SessionExpired => throw new RpcException(StatusCode.FailedPrecondition,
-            $"{KvMethods.SessionExpiredPrefix}: session {sessionId} expired or was never registered; register a new session"),
-        KvStatus.UnknownSession => throw new RpcException(StatusCode.InvalidArgument, $"unknown session {sessionId}; register a session first"),
-        KvStatus.StaleSequence => throw new RpcException(StatusCode.FailedPrecondition,
-            "stale sequence: the sequence number is below the session's last applied one; its reply is gone"),
-        KvStatus.InvalidArgument => throw new RpcException(StatusCode.InvalidArgument, $"{method}: the state machine rejected the command as invalid"),
-        KvStatus.TooManySessions => throw new RpcException(StatusCode.ResourceExhausted, "too many sessions; retry later"),
-        _ => throw new RpcException(StatusCode.Internal, $"{method}: the state machine could not apply the command ({reply.Status})"),
+        KvStatus.SessionExpired => throw KvGatewayErrors.SessionExpired(sessionId),
+        KvStatus.UnknownSession => throw KvGatewayErrors.InvalidArgument($"unknown session {sessionId}; register a session first"),
+        KvStatus.StaleSequence => throw KvGatewayErrors.Failure(StatusCode.FailedPrecondition,
+            "stale sequence: the sequence number is below the session's last applied one; its reply is gone", mayHaveApplied: false),
+        KvStatus.InvalidArgument => throw KvGatewayErrors.InvalidArgument($"{method}: the state machine rejected the command as invalid"),
+        KvStatus.TooManySessions => throw KvGatewayErrors.Failure(StatusCode.ResourceExhausted, "too many sessions; retry later", mayHaveApplied: false),
+        _ => throw KvGatewayErrors.Failure(StatusCode.Internal, $"{method}: the state machine could not apply the command ({reply.Status})", mayHaveApplied: true),
     };
 
     // ---- reads ----
 
-    private Task<GetResponse> GetAsync(GetRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.Get, request, context, async cancellationToken =>
+    public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) =>
+        RunAsync(nameof(Get), isWrite: false, request, context, static (kv, r, o) => kv.GetAsync(r, o), async cancellationToken =>
         {
-            string method = KvMethods.Get.FullName;
+            string method = nameof(Get);
             if (request.Key.IsEmpty) throw Invalid(method, "the key is empty");
             if (request.Key.Length > Limits.MaxKeyBytes) throw Invalid(method, $"the key is {request.Key.Length} bytes; the limit is {Limits.MaxKeyBytes}");
             await MaybeReadIndexAsync(request.Consistency, cancellationToken).ConfigureAwait(false);
@@ -188,12 +183,12 @@ public sealed partial class KvGatewayService : IDisposable
             return entry is null ? new GetResponse { Found = false } : new GetResponse { Found = true, Kv = ToKeyValue(entry) };
         });
 
-    private Task<ScanResponse> ScanAsync(ScanRequest request, ServerCallContext context) =>
-        RunAsync(KvMethods.Scan, request, context, async cancellationToken =>
+    public override Task<ScanResponse> Scan(ScanRequest request, ServerCallContext context) =>
+        RunAsync(nameof(Scan), isWrite: false, request, context, static (kv, r, o) => kv.ScanAsync(r, o), async cancellationToken =>
         {
             if (request.Prefix.Length > Limits.MaxKeyBytes)
             {
-                throw Invalid(KvMethods.Scan.FullName, $"the prefix is {request.Prefix.Length} bytes; the limit is {Limits.MaxKeyBytes}");
+                throw Invalid(nameof(Scan), $"the prefix is {request.Prefix.Length} bytes; the limit is {Limits.MaxKeyBytes}");
             }
             int limit = request.Limit == 0 ? _options.DefaultScanLimit : (int)Math.Min(request.Limit, (uint)_options.MaxScanLimit);
             await MaybeReadIndexAsync(request.Consistency, cancellationToken).ConfigureAwait(false);
@@ -206,7 +201,7 @@ public sealed partial class KvGatewayService : IDisposable
     {
         Consistency.Linearizable => _node.ReadIndexAsync(cancellationToken),
         Consistency.Stale => Task.CompletedTask,
-        _ => throw new RpcException(StatusCode.InvalidArgument, $"unknown consistency {(int)consistency}"),
+        _ => throw KvGatewayErrors.InvalidArgument($"unknown consistency {(int)consistency}"),
     };
 
     private static KeyValue ToKeyValue(KvEntry entry) => new()
@@ -217,7 +212,7 @@ public sealed partial class KvGatewayService : IDisposable
         ModRevision = entry.Version.ModIndex,
     };
 
-    private Task<StatusResponse> StatusAsync(StatusRequest request, ServerCallContext context)
+    public override Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
         var status = _node.Status;
         var response = new StatusResponse
@@ -241,7 +236,12 @@ public sealed partial class KvGatewayService : IDisposable
 
     /// <summary>Runs a request locally; when this node is not the leader, forwards it or answers with a leader hint.</summary>
     private async Task<TResponse> RunAsync<TRequest, TResponse>(
-        GrpcMethod<TRequest, TResponse> method, TRequest request, ServerCallContext context, Func<CancellationToken, Task<TResponse>> local)
+        string method,
+        bool isWrite,
+        TRequest request,
+        ServerCallContext context,
+        Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> forward,
+        Func<CancellationToken, Task<TResponse>> local)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
@@ -252,46 +252,67 @@ public sealed partial class KvGatewayService : IDisposable
         catch (NotLeaderException notLeader)
         {
             // Nothing was proposed, so sending the request elsewhere cannot apply it twice.
-            return await ForwardOrRefuseAsync(method, request, context, notLeader.LeaderHint).ConfigureAwait(false);
+            return await ForwardOrRefuseAsync(method, request, context, forward, notLeader.LeaderHint).ConfigureAwait(false);
         }
         catch (UnavailableException unavailable)
         {
-            KvGatewayLog.Unavailable(_logger, method.FullName, unavailable.Message);
-            throw new RpcException(StatusCode.Unavailable, $"{unavailable.Message}; retry");
+            KvGatewayLog.Unavailable(_logger, method, unavailable.Message);
+            // A read never applies anything; a write lost to a leader change may still be committed by the next leader.
+            throw KvGatewayErrors.Failure(StatusCode.Unavailable, $"{unavailable.Message}; retry", mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
         }
     }
 
     private async Task<TResponse> ForwardOrRefuseAsync<TRequest, TResponse>(
-        GrpcMethod<TRequest, TResponse> method, TRequest request, ServerCallContext context, ulong leaderHint)
+        string method, TRequest request, ServerCallContext context, Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> forward, ulong leaderHint)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
         if (leaderHint == 0 || leaderHint == _node.NodeId)
         {
-            KvGatewayLog.Unavailable(_logger, method.FullName, "no leader");
-            throw new RpcException(StatusCode.Unavailable, "no leader; retry");
+            KvGatewayLog.Unavailable(_logger, method, "no leader");
+            throw KvGatewayErrors.Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false);
         }
         string? address = _node.ClientAddressOf(leaderHint);
-        bool clientRefusesForwarding = context.RequestHeaders[KvMethods.NoForwardHeader].ToString() == "1";
+        bool clientRefusesForwarding = context.RequestHeaders.GetValue(KvMetadata.NoForwardHeader) == "1";
         if (address is null || clientRefusesForwarding || !_options.ForwardToLeader)
         {
-            throw new RpcException(StatusCode.Unavailable, $"not the leader; {KvMethods.LeaderHintMarker}{leaderHint}@{address}");
+            throw KvGatewayErrors.NotLeader(leaderHint, address);
         }
-        KvGatewayLog.Forwarding(_logger, method.FullName, leaderHint, address);
-        var channel = _leaderChannels.GetOrAdd(address, static a => new Lazy<GrpcChannel>(() => GrpcChannel.ForAddress(a))).Value;
+        KvGatewayLog.Forwarding(_logger, method, leaderHint, address);
+        LeaderGateway leader = _leaderChannels.GetOrAdd(address, static a => new Lazy<LeaderGateway>(() => new LeaderGateway(a))).Value;
         // One hop only: the leader's gateway answers with a hint rather than forwarding again, so stale leader
         // views can never make a request loop between gateways.
-        var callOptions = new CallOptions
+        var options = new CallOptions(
+            headers: new Metadata { { KvMetadata.NoForwardHeader, "1" } },
+            deadline: context.Deadline == DateTime.MaxValue ? null : context.Deadline,
+            cancellationToken: context.CancellationToken);
+        try
         {
-            Deadline = context.Deadline,
-            Headers = [new KeyValuePair<string, string>(KvMethods.NoForwardHeader, "1")],
-        };
-        return await channel.UnaryAsync(method, request, callOptions, context.CancellationToken).ConfigureAwait(false);
+            return await forward(leader.Client, request, options).ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException failure)
+        {
+            throw KvGatewayErrors.Forwarded(failure);
+        }
     }
 
     private RpcException Invalid(string method, string reason)
     {
         KvGatewayLog.Rejected(_logger, method, reason);
-        return new RpcException(StatusCode.InvalidArgument, reason);
+        return KvGatewayErrors.InvalidArgument(reason);
+    }
+
+    /// <summary>The channel to another node's gateway that forwarded requests take.</summary>
+    private sealed class LeaderGateway
+    {
+        public LeaderGateway(string address)
+        {
+            Channel = GrpcChannel.ForAddress(address);
+            Client = new KV.KVClient(Channel);
+        }
+
+        public GrpcChannel Channel { get; }
+
+        public KV.KVClient Client { get; }
     }
 }

@@ -12,7 +12,6 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using RaftKv.ClientGateway;
 using RaftKv.Grains;
-using RaftKv.Grpc.Server;
 using RaftKv.Node;
 
 namespace RaftKv.Silo;
@@ -71,8 +70,9 @@ public static class SiloHost
         ArgumentNullException.ThrowIfNull(options);
         var peerUri = new Uri(options.Self.PeerAddress);
         var clientUri = new Uri(options.Self.ClientAddress);
-        kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.UseGrpcCleartext());
-        kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.UseGrpcCleartext());
+        // h2c (HTTP/2 with prior knowledge), which gRPC clients speak to "http://" addresses.
+        kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
+        kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
         kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
     }
 
@@ -80,6 +80,8 @@ public static class SiloHost
     public static void AddRaftKvHosting(IServiceCollection services, NodeOptions options)
     {
         AddRaftKvNode(services, options);
+        services.AddGrpc();
+        SiloNode.AddPeerService(services);
         services.AddRaftKvGateway();
     }
 
@@ -116,10 +118,10 @@ public static class SiloHost
         var peerUri = new Uri(options.Self.PeerAddress);
         var clientUri = new Uri(options.Self.ClientAddress);
         app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
-        SiloNode.MapPeerService(app, app.ServiceProvider.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{peerUri.Port}");
+        SiloNode.MapPeerService(app).RequireHost($"*:{peerUri.Port}");
         if (options.EnableTestFaults)
         {
-            TestFaults.Map(app, app.ServiceProvider.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{clientUri.Port}");
+            app.MapGrpcService<TestFaults>().RequireHost($"*:{clientUri.Port}");
         }
     }
 

@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using RaftKv.Grpc.Server;
 using RaftKv.Mesh;
 using RaftKv.Node;
 
@@ -46,12 +45,19 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Runtime.StopAsync();
 
-    /// <summary>The inbound side of the peer mesh, mapped before the node starts: messages reach the driver once it runs.</summary>
-    public static IEndpointConventionBuilder MapPeerService(IEndpointRouteBuilder endpoints, NodeRuntime node)
-    {
-        ILogger logger = endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("RaftKv.Mesh.PeerService");
-        return endpoints.MapGrpcService(PeerService.Definition(node.Options.NodeId, node.PeerHandler, logger));
-    }
+    /// <summary>
+    /// The inbound side of the peer mesh (one <see cref="PeerService"/> for the process, registered with
+    /// <see cref="AddPeerService"/>), mapped before the node starts: messages reach the driver once it runs.
+    /// </summary>
+    public static IEndpointConventionBuilder MapPeerService(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<PeerService>();
+
+    /// <summary>Registers the <see cref="PeerService"/> singleton that hands peer traffic to this silo's node runtime.</summary>
+    public static IServiceCollection AddPeerService(IServiceCollection services) =>
+        services.AddSingleton(sp =>
+        {
+            NodeRuntime node = sp.GetRequiredService<SiloNode>().Runtime;
+            return new PeerService(node.Options.NodeId, node.PeerHandler, sp.GetRequiredService<ILoggerFactory>().CreateLogger<PeerService>());
+        });
 
     private async Task WatchParentAsync(int parentProcessId)
     {

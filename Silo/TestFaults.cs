@@ -1,27 +1,22 @@
 using Google.Protobuf.WellKnownTypes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Routing;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Server;
+using Grpc.Core;
 using RaftKv.Node;
+using RaftKv.Silo.Protos;
 
 namespace RaftKv.Silo;
 
 /// <summary>
-/// Test-only fault injection, mapped only when RaftKv:EnableTestFaults is true: "/raftkv.test.Faults/Isolate"
+/// Test-only fault injection, mapped only when RaftKv:EnableTestFaults is true: <c>raftkv.test.Faults/Isolate</c>
 /// (BoolValue) cuts this node off from its peers in both directions while its client port keeps answering, which is
 /// how the integration tests show that an isolated old leader refuses reads instead of serving stale data.
 /// </summary>
-public static class TestFaults
+public sealed class TestFaults(SiloNode node) : Faults.FaultsBase
 {
-    public static readonly GrpcMethod<BoolValue, Empty> Isolate =
-        new(MethodType.Unary, "raftkv.test.Faults", "Isolate", BoolValue.Parser, Empty.Parser);
-
-    public static IEndpointConventionBuilder Map(IEndpointRouteBuilder endpoints, NodeRuntime node) =>
-        endpoints.MapGrpcService(new GrpcServiceDefinition().AddUnary(Isolate, (request, _) =>
-        {
-            RaftDriver driver = node.Driver ?? throw new UnavailableException("the node is not running");
-            driver.Isolated = request.Value;
-            return Task.FromResult(new Empty());
-        }));
+    public override Task<Empty> Isolate(BoolValue request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        RaftDriver driver = node.Runtime.Driver ?? throw new RpcException(new Status(StatusCode.Unavailable, "the node is not running"));
+        driver.Isolated = request.Value;
+        return Task.FromResult(new Empty());
+    }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using RaftKv.Client;
-using RaftKv.Grpc;
+using Grpc.Core;
 
 namespace RaftKv.Cli;
 
@@ -87,7 +87,7 @@ public static class RaftKvCli
         }
         catch (RpcException failure)
         {
-            await error.WriteLineAsync($"raftkv: {failure.StatusCode}: {failure.Detail}").ConfigureAwait(false);
+            await error.WriteLineAsync($"raftkv: {failure.StatusCode}: {failure.Status.Detail}").ConfigureAwait(false);
             return failure.StatusCode switch
             {
                 StatusCode.Unavailable or StatusCode.DeadlineExceeded => ExitUnavailable,

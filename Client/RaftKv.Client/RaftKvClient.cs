@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 using RaftKv.Client.Protos;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Client;
 
 namespace RaftKv.Client;
 
@@ -12,7 +12,7 @@ namespace RaftKv.Client;
 /// the session's next sequence number. A write that fails with UNAVAILABLE, DEADLINE_EXCEEDED or a broken connection
 /// is retried with the SAME sequence number (bounded attempts, exponential backoff, rotating addresses); the
 /// replicated session table then answers a retry of an applied write with its original reply, which makes writes
-/// exactly-once.
+/// exactly-once. Leader redirects and session expiry come from the gateway's response trailers (<see cref="KvMetadata"/>).
 /// </summary>
 /// <remarks>
 /// Writes of one client are sent one at a time (the session's sequence numbers must reach the log in order);
@@ -23,7 +23,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     private readonly RaftKvClientOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly List<string> _endpoints;
-    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Endpoint> _channels = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private int _currentEndpoint;
     private volatile bool _leaderDiscovered;
@@ -54,7 +54,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     // ---- writes ----
 
     public Task<PutResult> PutAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
-        WriteAsync(KvMethods.Put, (session, sequence) => new PutRequest
+        WriteAsync(static (kv, request, options) => kv.PutAsync(request, options), (session, sequence) => new PutRequest
         {
             SessionId = session, Sequence = sequence, Key = ByteString.CopyFrom(key.Span), Value = ByteString.CopyFrom(value.Span),
         }, r => new PutResult(r.CreateRevision, r.ModRevision), cancellationToken);
@@ -63,7 +63,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         PutAsync(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), cancellationToken);
 
     public Task<DeleteResult> DeleteAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default) =>
-        WriteAsync(KvMethods.Delete, (session, sequence) => new DeleteRequest
+        WriteAsync(static (kv, request, options) => kv.DeleteAsync(request, options), (session, sequence) => new DeleteRequest
         {
             SessionId = session, Sequence = sequence, Key = ByteString.CopyFrom(key.Span),
         }, r => new DeleteResult(r.Deleted, r.CreateRevision, r.ModRevision), cancellationToken);
@@ -75,7 +75,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(expected);
-        return WriteAsync(KvMethods.CompareAndSwap, (session, sequence) =>
+        return WriteAsync(static (kv, request, options) => kv.CompareAndSwapAsync(request, options), (session, sequence) =>
         {
             var request = new CompareAndSwapRequest
             {
@@ -101,7 +101,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         CancellationToken cancellationToken = default)
     {
         var request = new GetRequest { Key = ByteString.CopyFrom(key.Span), Consistency = (Consistency)(int)consistency };
-        var response = await CallAsync(KvMethods.Get, request, attempts: null, cancellationToken).ConfigureAwait(false);
+        var response = await CallAsync(static (kv, r, o) => kv.GetAsync(r, o), request, attempts: null, cancellationToken).ConfigureAwait(false);
         return response.Found ? ToItem(response.Kv) : null;
     }
 
@@ -114,7 +114,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         var request = new ScanRequest { Prefix = ByteString.CopyFrom(prefix.Span), Limit = (uint)limit, Consistency = (Consistency)(int)consistency };
-        var response = await CallAsync(KvMethods.Scan, request, attempts: null, cancellationToken).ConfigureAwait(false);
+        var response = await CallAsync(static (kv, r, o) => kv.ScanAsync(r, o), request, attempts: null, cancellationToken).ConfigureAwait(false);
         return response.Kvs.Select(ToItem).ToList();
     }
 
@@ -128,8 +128,8 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     /// </summary>
     public Task<StatusResponse> StatusAsync(string? endpoint = null, CancellationToken cancellationToken = default)
     {
-        if (endpoint is null) return CallAsync(KvMethods.Status, new StatusRequest(), attempts: null, cancellationToken);
-        return Channel(Normalize(endpoint)).UnaryAsync(KvMethods.Status, new StatusRequest(), AttemptOptions(), cancellationToken);
+        if (endpoint is null) return CallAsync(static (kv, r, o) => kv.StatusAsync(r, o), new StatusRequest(), attempts: null, cancellationToken);
+        return InvokeAsync(static (kv, r, o) => kv.StatusAsync(r, o), Channel(Normalize(endpoint)), new StatusRequest(), cancellationToken);
     }
 
     public ValueTask DisposeAsync()
@@ -146,7 +146,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
 
     // ---- machinery ----
 
-    private async Task<TResult> WriteAsync<TRequest, TResponse, TResult>(GrpcMethod<TRequest, TResponse> method,
+    private async Task<TResult> WriteAsync<TRequest, TResponse, TResult>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method,
         Func<ulong, ulong, TRequest> build, Func<TResponse, TResult> map, CancellationToken cancellationToken)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
@@ -156,25 +156,24 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         {
             if (_sessionId == 0)
             {
-                var registered = await CallAsync(KvMethods.RegisterSession, new RegisterSessionRequest(), attempts: null, cancellationToken).ConfigureAwait(false);
+                var registered = await CallAsync(static (kv, r, o) => kv.RegisterSessionAsync(r, o), new RegisterSessionRequest(), attempts: null, cancellationToken).ConfigureAwait(false);
                 Volatile.Write(ref _sessionId, registered.SessionId);
                 _lastSequence = 0;
             }
             // The sequence number is consumed even if this write fails: a later write with a higher number is always
             // safe, and a late-arriving earlier attempt is then refused as stale rather than applied out of order.
             var request = build(_sessionId, ++_lastSequence);
-            var attempts = new AttemptCounter();
+            var attempts = new WriteAttempts();
             try
             {
                 return map(await CallAsync(method, request, attempts, cancellationToken).ConfigureAwait(false));
             }
-            catch (RpcException expired) when (expired.StatusCode == StatusCode.FailedPrecondition &&
-                                               expired.Detail.StartsWith(KvMethods.SessionExpiredPrefix, StringComparison.Ordinal))
+            catch (RpcException expired) when (KvMetadata.IsSessionExpired(expired))
             {
                 // The next write registers a new session; this one is never re-sent under it, because an earlier
                 // attempt may have been applied before the session expired.
                 Volatile.Write(ref _sessionId, 0);
-                throw new RaftKvSessionExpiredException(inDoubt: attempts.Count > 1, expired);
+                throw new RaftKvSessionExpiredException(inDoubt: attempts.EarlierAttemptMayHaveApplied, expired);
             }
         }
         finally
@@ -184,8 +183,8 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>One request with bounded retries of retryable failures; the request object (and so its sequence number) never changes.</summary>
-    private async Task<TResponse> CallAsync<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request,
-        AttemptCounter? attempts, CancellationToken cancellationToken)
+    private async Task<TResponse> CallAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method, TRequest request,
+        WriteAttempts? attempts, CancellationToken cancellationToken)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
@@ -200,15 +199,15 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
                 backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
             }
             string endpoint = CurrentEndpoint;
-            if (attempts is not null) attempts.Count = attempt;
             try
             {
-                return await Channel(endpoint).UnaryAsync(method, request, AttemptOptions(), cancellationToken).ConfigureAwait(false);
+                return await InvokeAsync(method, Channel(endpoint), request, cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException failure) when (IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
             {
                 last = failure;
-                if (TryParseLeaderHint(failure.Detail) is { } leader) Prefer(leader);
+                if (attempts is not null && KvMetadata.MayHaveApplied(failure)) attempts.EarlierAttemptMayHaveApplied = true;
+                if (KvMetadata.LeaderEndpoint(failure) is { } leader) Prefer(leader);
                 else RotateFrom(endpoint);
             }
         }
@@ -217,7 +216,24 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
 
     private static bool IsRetryable(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded;
 
-    private CallOptions AttemptOptions() => new() { Deadline = _timeProvider.GetUtcNow().AddMilliseconds(_options.AttemptTimeoutMs) };
+    /// <summary>
+    /// One attempt, bounded by <see cref="RaftKvClientOptions.AttemptTimeoutMs"/> (DEADLINE_EXCEEDED). The caller's
+    /// cancellation surfaces as <see cref="OperationCanceledException"/>, not as a CANCELLED status.
+    /// </summary>
+    private async Task<TResponse> InvokeAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method,
+        Endpoint endpoint, TRequest request, CancellationToken cancellationToken)
+    {
+        var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
+        try
+        {
+            using AsyncUnaryCall<TResponse> call = method(endpoint.Kv, request, options);
+            return await call.ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
+        }
+    }
 
     private async Task MaybeDiscoverLeaderAsync(CancellationToken cancellationToken)
     {
@@ -228,7 +244,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         {
             try
             {
-                var status = await Channel(seed).UnaryAsync(KvMethods.Status, new StatusRequest(), AttemptOptions(), cancellationToken).ConfigureAwait(false);
+                var status = await InvokeAsync(static (kv, r, o) => kv.StatusAsync(r, o), Channel(seed), new StatusRequest(), cancellationToken).ConfigureAwait(false);
                 Prefer(status.LeaderAddress.Length > 0 ? status.LeaderAddress : seed);
                 _leaderDiscovered = true;
                 return;
@@ -238,16 +254,6 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
                 // Try the next seed; if none answers, the request's own retries take over.
             }
         }
-    }
-
-    private static string? TryParseLeaderHint(string detail)
-    {
-        int marker = detail.LastIndexOf(KvMethods.LeaderHintMarker, StringComparison.Ordinal);
-        if (marker < 0) return null;
-        int at = detail.IndexOf('@', marker);
-        if (at < 0) return null;
-        string address = detail[(at + 1)..].Trim();
-        return Uri.TryCreate(address, UriKind.Absolute, out _) ? address : null;
     }
 
     private void Prefer(string address)
@@ -274,15 +280,36 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         }
     }
 
-    private GrpcChannel Channel(string endpoint) =>
-        _channels.GetOrAdd(endpoint, static (e, handler) => GrpcChannel.ForAddress(e, new GrpcChannelOptions { HttpHandler = handler }), _options.SharedHttpHandler);
+    private Endpoint Channel(string endpoint) => _channels.GetOrAdd(endpoint, static (e, handler) => new Endpoint(e, handler), _options.SharedHttpHandler);
 
     private static string Normalize(string endpoint) => endpoint.Trim().TrimEnd('/');
 
     private static KvItem ToItem(KeyValue kv) => new(kv.Key.ToByteArray(), kv.Value.ToByteArray(), kv.CreateRevision, kv.ModRevision);
 
-    private sealed class AttemptCounter
+    /// <summary>What the failed attempts of one write said about whether they may have been applied.</summary>
+    private sealed class WriteAttempts
     {
-        public int Count;
+        public bool EarlierAttemptMayHaveApplied;
+    }
+
+    /// <summary>One gateway address: its channel (an HTTP/2 connection pool, or the shared handler) and the generated client.</summary>
+    private sealed class Endpoint : IDisposable
+    {
+        private readonly GrpcChannel _channel;
+
+        public Endpoint(string address, HttpMessageHandler? sharedHandler)
+        {
+            _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+            {
+                // A shared handler belongs to the application (DisposeHttpClient stays false); without one the channel
+                // creates and owns its own.
+                HttpHandler = sharedHandler,
+            });
+            Kv = new KV.KVClient(_channel);
+        }
+
+        public KV.KVClient Kv { get; }
+
+        public void Dispose() => _channel.Dispose();
     }
 }

@@ -1,4 +1,4 @@
-using RaftKv.Grpc;
+using Grpc.Core;
 
 namespace RaftKv.Client;
 
@@ -42,9 +42,10 @@ public abstract record CasExpectation
 }
 
 /// <summary>
-/// The client's session expired. <see cref="InDoubt"/> is true when the failed write had been retried, so an earlier
-/// attempt may have been applied before the session expired: the client never re-sends such a write under a new
-/// session. The next request registers a new session.
+/// The client's session expired. <see cref="InDoubt"/> is true when an earlier attempt of the failed write ended in a
+/// way that may have applied it (the gateway did not answer "raftkv-may-have-applied: false"), so it may have been
+/// applied before the session expired: the client never re-sends such a write under a new session. The next request
+/// registers a new session.
 /// </summary>
 public sealed class RaftKvSessionExpiredException(bool inDoubt, RpcException inner)
     : Exception(inDoubt ? "the session expired while a write was in doubt; it may or may not have been applied" : "the session expired; the write was not applied", inner)

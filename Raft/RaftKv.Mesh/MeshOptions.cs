@@ -1,4 +1,3 @@
-using RaftKv.Grpc.Client;
 using RaftKv.Storage.Snapshots;
 
 namespace RaftKv.Mesh;
@@ -39,8 +38,17 @@ public sealed record MeshOptions
     /// <summary>Whole-snapshot checksum failures (restart from offset 0) before a transfer gives up.</summary>
     public int MaxSnapshotRestarts { get; init; } = 2;
 
-    /// <summary>Settings of each peer's gRPC channel.</summary>
-    public GrpcChannelOptions Channel { get; init; } = new();
+    /// <summary>
+    /// Largest gRPC message sent to or accepted from a peer (gRPC's default is 4 MiB). Keep
+    /// <see cref="MaxBatchSizeBytes"/> and the snapshot chunk size below the receiving server's limit.
+    /// </summary>
+    public int MaxMessageSizeBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Idle time on a peer connection with open streams before an HTTP/2 PING checks it is alive.</summary>
+    public TimeSpan KeepAlivePingDelay { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long to wait for the PING's acknowledgement before the connection is dropped (and the stream reconnects).</summary>
+    public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     public IReadOnlyList<string> Validate()
     {
@@ -77,13 +85,17 @@ public sealed record MeshOptions
         {
             errors.AddRange(SnapshotTransfer.Validate());
         }
-        if (Channel is null)
+        if (MaxMessageSizeBytes < 1)
         {
-            errors.Add($"{nameof(Channel)} is required.");
+            errors.Add($"{nameof(MaxMessageSizeBytes)} must be at least 1, was {MaxMessageSizeBytes}.");
         }
-        else
+        if (KeepAlivePingDelay <= TimeSpan.Zero && KeepAlivePingDelay != Timeout.InfiniteTimeSpan)
         {
-            errors.AddRange(Channel.Validate());
+            errors.Add($"{nameof(KeepAlivePingDelay)} must be positive or infinite, was {KeepAlivePingDelay}.");
+        }
+        if (KeepAlivePingTimeout <= TimeSpan.Zero && KeepAlivePingTimeout != Timeout.InfiniteTimeSpan)
+        {
+            errors.Add($"{nameof(KeepAlivePingTimeout)} must be positive or infinite, was {KeepAlivePingTimeout}.");
         }
         return errors;
     }

@@ -1,5 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
-using RaftKv.Grpc.Client;
+using Grpc.Core;
 using RaftKv.Raft;
 using Wire = RaftKv.Mesh.Protos;
 
@@ -36,7 +36,7 @@ public sealed partial class PeerMesh
             int inFlight = 0;
             try
             {
-                using ClientStreamingCall<Wire.MessageBatch, Empty> call = peer.Channel.ClientStreaming(PeerService.SendMethod, cancellationToken: cancellationToken);
+                using AsyncClientStreamingCall<Wire.MessageBatch, Empty> call = peer.Client.Send(cancellationToken: cancellationToken);
                 Task<Empty> ended = call.ResponseAsync;
                 // If a write fails first, the response fails too; nobody else will look at it.
                 _ = ended.ContinueWith(static task => task.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -51,7 +51,7 @@ public sealed partial class PeerMesh
                     }
                     if (!await ready.ConfigureAwait(false))
                     {
-                        await call.RequestStream.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
                         return;
                     }
                     Wire.MessageBatch batch = CutBatch(peer);

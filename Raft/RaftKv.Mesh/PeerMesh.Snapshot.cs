@@ -1,4 +1,4 @@
-using RaftKv.Grpc.Client;
+using Grpc.Core;
 using RaftKv.Raft;
 using RaftKv.Storage.Snapshots;
 using Wire = RaftKv.Mesh.Protos;
@@ -78,9 +78,8 @@ public sealed partial class PeerMesh
     /// </summary>
     private async Task<ChunkOutcome> TransferAsync(Peer peer, Message installSnapshot, SnapshotChunker chunker, CancellationToken cancellationToken)
     {
-        using DuplexStreamingCall<Wire.SnapshotChunk, Wire.ChunkReceipt> call =
-            peer.Channel.DuplexStreaming(PeerService.InstallSnapshotMethod, cancellationToken: cancellationToken);
-        await using IAsyncEnumerator<Wire.ChunkReceipt> receipts = call.ReadAllAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        using AsyncDuplexStreamingCall<Wire.SnapshotChunk, Wire.ChunkReceipt> call = peer.Client.InstallSnapshot(cancellationToken: cancellationToken);
+        await using IAsyncEnumerator<Wire.ChunkReceipt> receipts = call.ResponseStream.ReadAllAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
         long offset = 0;
         int retries = 0;
         int restarts = 0;
@@ -96,7 +95,7 @@ public sealed partial class PeerMesh
             switch (receipt.Outcome)
             {
                 case ChunkOutcome.Completed or ChunkOutcome.Stale:
-                    await call.RequestStream.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                    await call.RequestStream.CompleteAsync().ConfigureAwait(false);
                     while (await receipts.MoveNextAsync().ConfigureAwait(false))
                     {
                         // The server answers nothing more; drain to observe the final status.

@@ -1,8 +1,9 @@
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using RaftKv.Grpc.Client;
+using Grpc.Net.Client;
 using RaftKv.Raft;
+using Wire = RaftKv.Mesh.Protos;
 
 namespace RaftKv.Mesh;
 
@@ -51,7 +52,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
             {
                 continue;
             }
-            _peers.Add(id, new Peer(this, id, GrpcChannel.ForAddress(address, options.Channel)));
+            _peers.Add(id, new Peer(this, id, CreateChannel(address, options)));
         }
         foreach (Peer peer in _peers.Values)
         {
@@ -111,6 +112,31 @@ public sealed partial class PeerMesh : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>
+    /// One HTTP/2 connection pool per peer (h2c for "http://" addresses). Idle connections are kept: the Send stream
+    /// is long-lived, and reconnecting after a quiet spell would only add latency to the next heartbeat.
+    /// </summary>
+    private static GrpcChannel CreateChannel(string address, MeshOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            KeepAlivePingDelay = options.KeepAlivePingDelay,
+            KeepAlivePingTimeout = options.KeepAlivePingTimeout,
+            // Pinging idle connections gets clients disconnected by servers enforcing gRPC's ping policy.
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+        };
+        return GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = options.MaxMessageSizeBytes,
+            MaxSendMessageSize = options.MaxMessageSizeBytes,
+        });
+    }
+
     private void CountDropped(int count)
     {
         if (count > 0)
@@ -131,6 +157,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
             _mesh = mesh;
             Id = id;
             Channel = channel;
+            Client = new Wire.RaftPeer.RaftPeerClient(channel);
             Queue = System.Threading.Channels.Channel.CreateBounded<Message>(
                 new BoundedChannelOptions(mesh._options.MaxQueuedMessagesPerPeer)
                 {
@@ -145,6 +172,8 @@ public sealed partial class PeerMesh : IAsyncDisposable
         public ulong Id { get; }
 
         public GrpcChannel Channel { get; }
+
+        public Wire.RaftPeer.RaftPeerClient Client { get; }
 
         public Channel<Message> Queue { get; }
 

@@ -1,8 +1,7 @@
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Server;
 using RaftKv.Raft;
 using RaftKv.Storage.Snapshots;
 using Wire = RaftKv.Mesh.Protos;
@@ -10,95 +9,85 @@ using Wire = RaftKv.Mesh.Protos;
 namespace RaftKv.Mesh;
 
 /// <summary>
-/// The server side of <c>raftkv.peer.v1.RaftPeer</c>: hands what peers send to the node's
+/// The server side of <c>raftkv.peer.v1.RaftPeer</c> on Grpc.AspNetCore: hands what peers send to the node's
 /// <see cref="IPeerMessageHandler"/>. A peer that sends something malformed gets INVALID_ARGUMENT and its stream is
-/// closed; nothing a peer sends can take the node down.
+/// closed; nothing a peer sends can take the node down. Register one instance as a singleton and map it with
+/// <c>MapGrpcService&lt;PeerService&gt;()</c> on the peer port only.
 /// </summary>
-public static class PeerService
+/// <remarks>
+/// Messages addressed to another node are dropped and logged: a peer with a stale address book must not make this
+/// node act on someone else's behalf.
+/// </remarks>
+public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, ILogger logger) : Wire.RaftPeer.RaftPeerBase
 {
     public const string ServiceName = "raftkv.peer.v1.RaftPeer";
 
-    public static readonly GrpcMethod<Wire.MessageBatch, Empty> SendMethod =
-        new(MethodType.ClientStreaming, ServiceName, "Send", Wire.MessageBatch.Parser, Empty.Parser);
+    private readonly IPeerMessageHandler _handler = handler ?? throw new ArgumentNullException(nameof(handler));
+    private readonly ILogger _logger = logger ?? throw new ArgumentNullException(nameof(logger));
 
-    public static readonly GrpcMethod<Wire.SnapshotChunk, Wire.ChunkReceipt> InstallSnapshotMethod =
-        new(MethodType.DuplexStreaming, ServiceName, "InstallSnapshot", Wire.SnapshotChunk.Parser, Wire.ChunkReceipt.Parser);
+    public ulong LocalNodeId { get; } = localNodeId;
 
-    /// <summary>
-    /// The service for node <paramref name="localNodeId"/>. Messages addressed to another node are dropped and logged
-    /// (a peer with a stale address book must not make this node act on someone else's behalf).
-    /// </summary>
-    public static GrpcServiceDefinition Definition(ulong localNodeId, IPeerMessageHandler handler, ILogger logger)
+    public override async Task<Empty> Send(IAsyncStreamReader<Wire.MessageBatch> requestStream, ServerCallContext context)
     {
-        ArgumentNullException.ThrowIfNull(handler);
-        ArgumentNullException.ThrowIfNull(logger);
-        return new GrpcServiceDefinition()
-            .AddClientStreaming(SendMethod, (requests, context) => SendAsync(localNodeId, handler, logger, requests, context))
-            .AddDuplexStreaming(InstallSnapshotMethod, (requests, responses, context) => InstallSnapshotAsync(localNodeId, handler, logger, requests, responses, context));
-    }
-
-    private static async Task<Empty> SendAsync(
-        ulong localNodeId, IPeerMessageHandler handler, ILogger logger, IAsyncEnumerable<Wire.MessageBatch> requests, ServerCallContext context)
-    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(context);
         var decoded = new List<Message>();
-        await foreach (Wire.MessageBatch batch in WithInvalidArgument(requests, logger, context).ConfigureAwait(false))
+        while (await MoveNextAsync(requestStream, context).ConfigureAwait(false))
         {
             // Decode the whole batch before delivering any of it, so a malformed batch is refused as a unit.
             decoded.Clear();
-            foreach (Wire.RaftMessage wire in batch.Messages)
+            foreach (Wire.RaftMessage wire in requestStream.Current.Messages)
             {
-                decoded.Add(Decode(wire, logger, context));
+                decoded.Add(Decode(wire, context));
             }
             foreach (Message message in decoded)
             {
-                if (message.To != localNodeId)
+                if (message.To != LocalNodeId)
                 {
-                    MeshLog.MisaddressedMessage(logger, message, localNodeId);
+                    MeshLog.MisaddressedMessage(_logger, message, LocalNodeId);
                 }
                 else if (message.Type == MessageType.InstallSnapshot)
                 {
-                    MeshLog.InstallSnapshotOnSendStream(logger, message);
+                    MeshLog.InstallSnapshotOnSendStream(_logger, message);
                 }
                 else
                 {
-                    handler.OnMessage(message);
+                    _handler.OnMessage(message);
                 }
             }
         }
         return new Empty();
     }
 
-    private static async Task InstallSnapshotAsync(
-        ulong localNodeId,
-        IPeerMessageHandler handler,
-        ILogger logger,
-        IAsyncEnumerable<Wire.SnapshotChunk> requests,
-        IGrpcStreamWriter<Wire.ChunkReceipt> responses,
-        ServerCallContext context)
+    public override async Task InstallSnapshot(
+        IAsyncStreamReader<Wire.SnapshotChunk> requestStream, IServerStreamWriter<Wire.ChunkReceipt> responseStream, ServerCallContext context)
     {
-        await foreach (Wire.SnapshotChunk wire in WithInvalidArgument(requests, logger, context).ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        while (await MoveNextAsync(requestStream, context).ConfigureAwait(false))
         {
             Message installSnapshot;
             SnapshotChunk chunk;
             try
             {
-                (installSnapshot, chunk) = RaftMessageCodec.FromProto(wire);
+                (installSnapshot, chunk) = RaftMessageCodec.FromProto(requestStream.Current);
             }
             catch (InvalidDataException exception)
             {
-                throw Malformed(logger, context, exception.Message, exception);
+                throw Malformed(context, exception.Message, exception);
             }
-            if (installSnapshot.To != localNodeId)
+            if (installSnapshot.To != LocalNodeId)
             {
-                MeshLog.MisaddressedMessage(logger, installSnapshot, localNodeId);
-                throw new RpcException(StatusCode.InvalidArgument, $"this node is {localNodeId}, not {installSnapshot.To}");
+                MeshLog.MisaddressedMessage(_logger, installSnapshot, LocalNodeId);
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"this node is {LocalNodeId}, not {installSnapshot.To}"));
             }
-            ChunkReceipt receipt = await handler.OnSnapshotChunkAsync(installSnapshot, chunk, context.CancellationToken).ConfigureAwait(false);
-            await responses.WriteAsync(RaftMessageCodec.ToProto(receipt), context.CancellationToken).ConfigureAwait(false);
+            ChunkReceipt receipt = await _handler.OnSnapshotChunkAsync(installSnapshot, chunk, context.CancellationToken).ConfigureAwait(false);
+            await responseStream.WriteAsync(RaftMessageCodec.ToProto(receipt), context.CancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static Message Decode(Wire.RaftMessage wire, ILogger logger, ServerCallContext context)
+    private Message Decode(Wire.RaftMessage wire, ServerCallContext context)
     {
         try
         {
@@ -106,37 +95,33 @@ public static class PeerService
         }
         catch (InvalidDataException exception)
         {
-            throw Malformed(logger, context, exception.Message, exception);
+            throw Malformed(context, exception.Message, exception);
         }
     }
 
     /// <summary>
-    /// The framing layer reports undecodable protobuf as INTERNAL; for a peer stream it is the peer's fault, so it
-    /// becomes INVALID_ARGUMENT.
+    /// The next message of a peer's stream. Grpc.AspNetCore surfaces undecodable protobuf as the parser's exception
+    /// (which it would report as UNKNOWN); for a peer stream it is the peer's fault, so it becomes INVALID_ARGUMENT.
     /// </summary>
-    private static async IAsyncEnumerable<T> WithInvalidArgument<T>(IAsyncEnumerable<T> source, ILogger logger, ServerCallContext context)
+    private async Task<bool> MoveNextAsync<T>(IAsyncStreamReader<T> requestStream, ServerCallContext context)
     {
-        await using IAsyncEnumerator<T> enumerator = source.GetAsyncEnumerator(context.CancellationToken);
-        while (true)
+        try
         {
-            try
-            {
-                if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
-                {
-                    yield break;
-                }
-            }
-            catch (RpcException exception) when (exception.InnerException is InvalidProtocolBufferException)
-            {
-                throw Malformed(logger, context, exception.Detail, exception);
-            }
-            yield return enumerator.Current;
+            return await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidProtocolBufferException exception)
+        {
+            throw Malformed(context, exception.Message, exception);
+        }
+        catch (Exception exception) when (exception is not RpcException && exception.InnerException is InvalidProtocolBufferException inner)
+        {
+            throw Malformed(context, inner.Message, exception);
         }
     }
 
-    private static RpcException Malformed(ILogger logger, ServerCallContext context, string reason, Exception exception)
+    private RpcException Malformed(ServerCallContext context, string reason, Exception exception)
     {
-        MeshLog.MalformedMessage(logger, context.Peer, reason);
-        return new RpcException(StatusCode.InvalidArgument, reason, exception);
+        MeshLog.MalformedMessage(_logger, context.Peer, reason);
+        return new RpcException(new Status(StatusCode.InvalidArgument, reason, exception));
     }
 }

@@ -46,9 +46,13 @@ public sealed class NotLeaderException(ulong leaderHint) : Exception($"not the l
 
 /// <summary>
 /// The request could not be served now (no leader, leadership lost, shutting down); retrying is safe.
-/// <see cref="LeaderHint"/> names the leader when one is known (0 if not), so a client can go there directly.
+/// <see cref="MayHaveBeenApplied"/> is false only when a proposal certainly never reached the log (so it can never
+/// be applied); a proposal lost to a leader change may still be committed by the next leader. <see cref="LeaderHint"/>
+/// names the leader when one is known (0 if not), so a client can go there directly.
 /// </summary>
-public sealed class UnavailableException(string message, ulong leaderHint = 0) : Exception(message)
+public sealed class UnavailableException(string message, bool mayHaveBeenApplied = true, ulong leaderHint = 0) : Exception(message)
 {
+    public bool MayHaveBeenApplied { get; } = mayHaveBeenApplied;
+
     public ulong LeaderHint { get; } = leaderHint;
 }

@@ -85,7 +85,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         Metrics.Dispose();
     }
 
-    private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running");
+    private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running", mayHaveBeenApplied: false);
 
     public ulong NodeId => _options.NodeId;
 

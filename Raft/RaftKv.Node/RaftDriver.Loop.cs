@@ -121,7 +121,7 @@ public sealed partial class RaftDriver
                 break;
             default:
                 _metrics.Proposed("dropped");
-                propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry"));
+                propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry", mayHaveBeenApplied: false));
                 break;
         }
     }
@@ -261,7 +261,7 @@ public sealed partial class RaftDriver
 
     private void FailProposals(string reason, ulong leaderHint = 0)
     {
-        foreach (var pending in _proposals.Values) pending.Reply.TrySetException(new UnavailableException(reason, leaderHint));
+        foreach (var pending in _proposals.Values) pending.Reply.TrySetException(new UnavailableException(reason, leaderHint: leaderHint));
         _proposals.Clear();
     }
 
@@ -276,7 +276,7 @@ public sealed partial class RaftDriver
         if (_reads.Count == 0) return;
         var error = new UnavailableException(newLeader == 0
             ? "leadership changed before the read was confirmed and no leader is known yet; retry"
-            : $"leadership changed before the read was confirmed; node {newLeader} now leads; retry", newLeader);
+            : $"leadership changed before the read was confirmed; node {newLeader} now leads; retry", leaderHint: newLeader);
         foreach (var read in _reads.Values) read.Done.TrySetException(error);
         _reads.Clear();
     }

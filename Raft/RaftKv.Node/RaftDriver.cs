@@ -147,7 +147,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     private void Post(Input input)
     {
-        if (_stopped || !_inbox.Writer.TryWrite(input)) input.Fail(new UnavailableException("the node is shutting down"));
+        if (_stopped || !_inbox.Writer.TryWrite(input)) input.Fail(new UnavailableException("the node is shutting down", mayHaveBeenApplied: false));
     }
 
     /// <summary>Stops the loop, fails everything pending, and checkpoints FASTER so a restart replays little.</summary>

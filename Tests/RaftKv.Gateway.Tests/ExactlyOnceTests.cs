@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Grpc.Core;
 using RaftKv.Client;
 using RaftKv.Gateway.Tests.Infrastructure;
 
@@ -51,8 +52,8 @@ public sealed class ExactlyOnceTests : SingleGatewayTest
         using var client = _server.CreateClient(maxAttempts: 2);
         await client.PutAsync("warm-up", "x");
         _node.DropNextReplies(2);
-        var failure = await Assert.ThrowsAsync<RaftKv.Grpc.RpcException>(() => client.PutAsync("doubt", "1"));
-        Assert.Equal(RaftKv.Grpc.StatusCode.Unavailable, failure.StatusCode);
+        var failure = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync("doubt", "1"));
+        Assert.Equal(StatusCode.Unavailable, failure.StatusCode);
 
         var next = await client.PutAsync("after", "2");
         Assert.Equal(_node.LastIndex, next.ModRevision);

@@ -1,8 +1,8 @@
 using Google.Protobuf;
-using RaftKv.Client;
+using Grpc.Core;
 using RaftKv.Client.Protos;
+using RaftKv.Client;
 using RaftKv.Gateway.Tests.Infrastructure;
-using RaftKv.Grpc;
 
 namespace RaftKv.Gateway.Tests;
 
@@ -28,7 +28,7 @@ public sealed class GatewayValidationTests : SingleGatewayTest
         ulong before = _node.LastIndex;
         var failure = await Assert.ThrowsAsync<RpcException>(() => _client.PutAsync(new byte[keyBytes].Select(_ => (byte)'k').ToArray(), new byte[valueBytes]));
         Assert.Equal(StatusCode.InvalidArgument, failure.StatusCode);
-        Assert.Contains(reason.Split(' ')[^1], failure.Detail, StringComparison.Ordinal);
+        Assert.Contains(reason.Split(' ')[^1], failure.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(before, _node.LastIndex);
     }
 
@@ -47,21 +47,22 @@ public sealed class GatewayValidationTests : SingleGatewayTest
     public async Task Zero_session_missing_sequence_and_missing_expectation_are_rejected_before_proposal()
     {
         using var channel = _server.CreateChannel();
+        var kv = new KV.KVClient(channel);
         ulong before = _node.LastIndex;
         var key = ByteString.CopyFromUtf8("k");
 
-        var zeroSession = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.Put, new PutRequest { Sequence = 1, Key = key }));
+        var zeroSession = await Assert.ThrowsAsync<RpcException>(() => kv.PutAsync(new PutRequest { Sequence = 1, Key = key }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, zeroSession.StatusCode);
-        Assert.Contains("session", zeroSession.Detail, StringComparison.Ordinal);
+        Assert.Contains("session", zeroSession.Status.Detail, StringComparison.Ordinal);
 
-        var zeroSequence = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.Put, new PutRequest { SessionId = _client.SessionId, Key = key }));
+        var zeroSequence = await Assert.ThrowsAsync<RpcException>(() => kv.PutAsync(new PutRequest { SessionId = _client.SessionId, Key = key }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, zeroSequence.StatusCode);
 
-        var noExpectation = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.CompareAndSwap,
-            new CompareAndSwapRequest { SessionId = _client.SessionId, Sequence = 100, Key = key }));
+        var noExpectation = await Assert.ThrowsAsync<RpcException>(() => kv.CompareAndSwapAsync(
+            new CompareAndSwapRequest { SessionId = _client.SessionId, Sequence = 100, Key = key }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, noExpectation.StatusCode);
 
-        var keepAlive = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.KeepAlive, new KeepAliveRequest()));
+        var keepAlive = await Assert.ThrowsAsync<RpcException>(() => kv.KeepAliveAsync(new KeepAliveRequest()).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, keepAlive.StatusCode);
 
         Assert.Equal(before, _node.LastIndex);
@@ -71,20 +72,22 @@ public sealed class GatewayValidationTests : SingleGatewayTest
     public async Task Unknown_session_is_invalid_argument()
     {
         using var channel = _server.CreateChannel();
-        var failure = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.Put,
-            new PutRequest { SessionId = 1_000_000, Sequence = 1, Key = ByteString.CopyFromUtf8("k") }));
+        var kv = new KV.KVClient(channel);
+        var failure = await Assert.ThrowsAsync<RpcException>(() => kv.PutAsync(
+            new PutRequest { SessionId = 1_000_000, Sequence = 1, Key = ByteString.CopyFromUtf8("k") }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, failure.StatusCode);
-        Assert.Contains("unknown session", failure.Detail, StringComparison.Ordinal);
+        Assert.Contains("unknown session", failure.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_lower_sequence_than_the_last_applied_is_failed_precondition()
     {
         using var channel = _server.CreateChannel();
-        var session = (await channel.UnaryAsync(KvMethods.RegisterSession, new RegisterSessionRequest())).SessionId;
+        var kv = new KV.KVClient(channel);
+        var session = (await kv.RegisterSessionAsync(new RegisterSessionRequest())).SessionId;
         var key = ByteString.CopyFromUtf8("seq");
-        await channel.UnaryAsync(KvMethods.Put, new PutRequest { SessionId = session, Sequence = 5, Key = key });
-        var failure = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.Put, new PutRequest { SessionId = session, Sequence = 4, Key = key }));
+        await kv.PutAsync(new PutRequest { SessionId = session, Sequence = 5, Key = key });
+        var failure = await Assert.ThrowsAsync<RpcException>(() => kv.PutAsync(new PutRequest { SessionId = session, Sequence = 4, Key = key }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, failure.StatusCode);
     }
 }

@@ -1,10 +1,9 @@
 using System.Text;
 using Google.Protobuf;
-using RaftKv.Client;
+using Grpc.Core;
 using RaftKv.Client.Protos;
+using RaftKv.Client;
 using RaftKv.Gateway.Tests.Infrastructure;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Client;
 
 namespace RaftKv.Gateway.Tests;
 
@@ -19,7 +18,7 @@ public sealed class RoutingTests
 
         var write = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync("k", "v"));
         Assert.Equal(StatusCode.Unavailable, write.StatusCode);
-        Assert.Contains("no leader", write.Detail, StringComparison.Ordinal);
+        Assert.Contains("no leader", write.Status.Detail, StringComparison.Ordinal);
 
         var read = await Assert.ThrowsAsync<RpcException>(() => client.GetAsync("k"));
         Assert.Equal(StatusCode.Unavailable, read.StatusCode);
@@ -37,8 +36,10 @@ public sealed class RoutingTests
         followerNode.Addresses[1] = leader.Address;
 
         using var channel = follower.CreateChannel();
-        var session = await channel.UnaryAsync(KvMethods.RegisterSession, new RegisterSessionRequest());
-        var put = await channel.UnaryAsync(KvMethods.Put, new PutRequest
+
+        var kv = new KV.KVClient(channel);
+        var session = await kv.RegisterSessionAsync(new RegisterSessionRequest());
+        var put = await kv.PutAsync(new PutRequest
         {
             SessionId = session.SessionId, Sequence = 1, Key = ByteString.CopyFromUtf8("fwd"), Value = ByteString.CopyFromUtf8("v"),
         });
@@ -49,12 +50,12 @@ public sealed class RoutingTests
 
         // Reads are served by the contacted node's own replica (after ReadIndex when linearizable), never
         // forwarded; this fake follower never applies, so its local state is still empty.
-        var staleRead = await channel.UnaryAsync(KvMethods.Get, new GetRequest { Key = ByteString.CopyFromUtf8("fwd"), Consistency = Consistency.Stale });
+        var staleRead = await kv.GetAsync(new GetRequest { Key = ByteString.CopyFromUtf8("fwd"), Consistency = Consistency.Stale });
         Assert.False(staleRead.Found);
     }
 
     [Fact]
-    public async Task With_the_no_forward_header_a_follower_answers_unavailable_with_the_leader_hint()
+    public async Task With_the_no_forward_header_a_follower_answers_unavailable_with_the_leader_hint_in_trailers()
     {
         using var leaderNode = new FakeRaftKvNode(1, [1, 2]);
         using var followerNode = new FakeRaftKvNode(2, [1, 2]) { LeaderId = 1 };
@@ -63,11 +64,15 @@ public sealed class RoutingTests
         followerNode.Addresses[1] = leader.Address;
 
         using var channel = follower.CreateChannel();
-        var options = new CallOptions { Headers = [new(KvMethods.NoForwardHeader, "1")] };
-        var failure = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(KvMethods.RegisterSession, new RegisterSessionRequest(), options));
+
+        var kv = new KV.KVClient(channel);
+        var options = new CallOptions(headers: new Metadata { { KvMetadata.NoForwardHeader, "1" } });
+        var failure = await Assert.ThrowsAsync<RpcException>(() => kv.RegisterSessionAsync(new RegisterSessionRequest(), options).ResponseAsync);
 
         Assert.Equal(StatusCode.Unavailable, failure.StatusCode);
-        Assert.EndsWith($"leader=1@{leader.Address}", failure.Detail, StringComparison.Ordinal);
+        Assert.Equal("1", failure.Trailers.GetValue(KvMetadata.LeaderIdTrailer));
+        Assert.Equal(leader.Address, failure.Trailers.GetValue(KvMetadata.LeaderEndpointTrailer));
+        Assert.Equal("false", failure.Trailers.GetValue(KvMetadata.MayHaveAppliedTrailer));
         Assert.Equal(0UL, leaderNode.LastIndex);
     }
 

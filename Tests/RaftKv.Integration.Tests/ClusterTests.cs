@@ -1,8 +1,8 @@
 using System.Text;
 using RaftKv.Client;
 using RaftKv.Client.Protos;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using RaftKv.TestingHost;
 
 namespace RaftKv.Integration.Tests;
@@ -81,13 +81,14 @@ public sealed class ClusterTests
         await using var cluster = new SiloProcessCluster();
         ulong leader = await cluster.WaitForLeaderAsync(ElectionDeadline);
         using var channel = GrpcChannel.ForAddress(cluster.ClientAddress(leader));
-        var session = await channel.UnaryAsync(KvMethods.RegisterSession, new RegisterSessionRequest());
+        var kv = new KV.KVClient(channel);
+        var session = await kv.RegisterSessionAsync(new RegisterSessionRequest());
 
         // A counter incremented by compare-and-swap; every request is sent twice with the same sequence number, as a
         // client does when the first reply is lost. A second application would fail the CAS or double the count.
         ulong sequence = 0;
         var put = new PutRequest { SessionId = session.SessionId, Sequence = ++sequence, Key = Bytes("counter"), Value = Bytes("0") };
-        await channel.UnaryAsync(KvMethods.Put, put);
+        await kv.PutAsync(put);
         for (int i = 0; i < 20; i++)
         {
             var cas = new CompareAndSwapRequest
@@ -95,12 +96,12 @@ public sealed class ClusterTests
                 SessionId = session.SessionId, Sequence = ++sequence, Key = Bytes("counter"),
                 ExpectedValue = Bytes(i.ToString()), NewValue = Bytes((i + 1).ToString()),
             };
-            CompareAndSwapResponse first = await channel.UnaryAsync(KvMethods.CompareAndSwap, cas);
-            CompareAndSwapResponse retry = await channel.UnaryAsync(KvMethods.CompareAndSwap, cas);
+            CompareAndSwapResponse first = await kv.CompareAndSwapAsync(cas);
+            CompareAndSwapResponse retry = await kv.CompareAndSwapAsync(cas);
             Assert.True(first.Succeeded);
             Assert.Equal(first, retry);
         }
-        GetResponse counter = await channel.UnaryAsync(KvMethods.Get, new GetRequest { Key = Bytes("counter") });
+        GetResponse counter = await kv.GetAsync(new GetRequest { Key = Bytes("counter") });
         Assert.Equal("20", counter.Kv.Value.ToStringUtf8());
     }
 
@@ -162,13 +163,15 @@ public sealed class ClusterTests
         }
 
         using var channel = GrpcChannel.ForAddress(cluster.ClientAddress(oldLeader));
+
+        var kv = new KV.KVClient(channel);
         var read = new GetRequest { Key = Bytes("x") };
         RpcException refused = await Assert.ThrowsAsync<RpcException>(() =>
-            channel.UnaryAsync(KvMethods.Get, read, new CallOptions { Deadline = DateTimeOffset.UtcNow.AddSeconds(10) }));
+            kv.GetAsync(read, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
         Assert.Contains(refused.StatusCode, new[] { StatusCode.Unavailable, StatusCode.DeadlineExceeded });
 
         // A stale read, asked for by name, is the only way to see the old value there.
-        GetResponse stale = await channel.UnaryAsync(KvMethods.Get, new GetRequest { Key = Bytes("x"), Consistency = Consistency.Stale });
+        GetResponse stale = await kv.GetAsync(new GetRequest { Key = Bytes("x"), Consistency = Consistency.Stale });
         Assert.Equal("old", stale.Kv.Value.ToStringUtf8());
 
         await cluster.IsolateAsync(oldLeader, false);
@@ -176,7 +179,7 @@ public sealed class ClusterTests
         {
             try
             {
-                GetResponse healed = await channel.UnaryAsync(KvMethods.Get, read, new CallOptions { Deadline = DateTimeOffset.UtcNow.AddSeconds(2) });
+                GetResponse healed = await kv.GetAsync(read, deadline: DateTime.UtcNow.AddSeconds(2)).ResponseAsync;
                 return healed.Kv.Value.ToStringUtf8() == "new";
             }
             catch (RpcException)

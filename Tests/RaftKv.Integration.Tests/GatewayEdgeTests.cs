@@ -2,8 +2,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using RaftKv.Client;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Tests.Infrastructure;
+using Grpc.Core;
+using RaftKv.Integration.Tests.Infrastructure;
 using RaftKv.TestingHost;
 
 namespace RaftKv.Integration.Tests;
@@ -24,7 +24,7 @@ public sealed class GatewayEdgeTests
         Assert.Equal(StatusCode.InvalidArgument, emptyKey.StatusCode);
         RpcException bigKey = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync(new string('k', 5000), "x"));
         Assert.Equal(StatusCode.InvalidArgument, bigKey.StatusCode);
-        Assert.Contains("key", bigKey.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("key", bigKey.Status.Detail, StringComparison.OrdinalIgnoreCase);
         RpcException bigValue = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync(Encoding.UTF8.GetBytes("v"), new byte[(1 << 20) + 1]));
         Assert.Equal(StatusCode.InvalidArgument, bigValue.StatusCode);
 

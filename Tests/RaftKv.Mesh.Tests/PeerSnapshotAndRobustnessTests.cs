@@ -3,8 +3,8 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
-using RaftKv.Grpc;
-using RaftKv.Grpc.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using RaftKv.Mesh.Tests.Infrastructure;
 using RaftKv.Raft;
 using RaftKv.Storage.FileSystem;
@@ -120,17 +120,18 @@ public sealed class PeerSnapshotAndRobustnessTests : IDisposable
         using var handler = new RecordingHandler();
         await using MeshTestServer server = await MeshTestServer.StartAsync(2, handler);
         using GrpcChannel channel = GrpcChannel.ForAddress(server.Address);
+        var client = new Wire.RaftPeer.RaftPeerClient(channel);
 
         Wire.RaftMessage unknownType = RaftMessageCodec.ToProto(Heartbeat(2, 1));
         unknownType.Type = (Wire.RaftMessageType)99;
-        using (ClientStreamingCall<Wire.MessageBatch, Google.Protobuf.WellKnownTypes.Empty> call = channel.ClientStreaming(PeerService.SendMethod))
+        using (AsyncClientStreamingCall<Wire.MessageBatch, Google.Protobuf.WellKnownTypes.Empty> call = client.Send())
         {
             await call.RequestStream.WriteAsync(new Wire.MessageBatch { Messages = { RaftMessageCodec.ToProto(Heartbeat(2, 7)), unknownType } });
             await call.RequestStream.CompleteAsync();
             RpcException refused = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         }
-        using (ClientStreamingCall<Wire.MessageBatch, Google.Protobuf.WellKnownTypes.Empty> call = channel.ClientStreaming(PeerService.SendMethod))
+        using (AsyncClientStreamingCall<Wire.MessageBatch, Google.Protobuf.WellKnownTypes.Empty> call = client.Send())
         {
             await call.RequestStream.WriteAsync(new Wire.MessageBatch { Messages = { RaftMessageCodec.ToProto(Heartbeat(5, 8)), RaftMessageCodec.ToProto(Heartbeat(2, 9)) } });
             await call.RequestStream.CompleteAsync();
@@ -151,7 +152,7 @@ public sealed class PeerSnapshotAndRobustnessTests : IDisposable
     private static async Task<StatusCode> SendRawAsync(MeshTestServer server, byte[] body)
     {
         using var client = new HttpClient(new SocketsHttpHandler());
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(server.Address, PeerService.SendMethod.FullName))
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(server.Address, $"/{PeerService.ServiceName}/Send"))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,

@@ -8,14 +8,16 @@ public static class LoopbackPorts
 {
     /// <summary>
     /// Ports that are free now, chosen below Linux's ephemeral range (32768+) so that other tests binding port 0 in
-    /// parallel cannot be handed one of them between this check and the silo's bind.
+    /// parallel cannot be handed one of them between this check and the silo's bind. RAFTKV_TEST_PORTS
+    /// ("first-last", e.g. "19000-19499") confines them to a range, for machines shared with other runs.
     /// </summary>
     public static int[] Free(int count)
     {
+        (int first, int last) = Range();
         var ports = new List<int>();
         while (ports.Count < count)
         {
-            int port = Random.Shared.Next(20_000, 32_000);
+            int port = Random.Shared.Next(first, last + 1);
             if (ports.Contains(port)) continue;
             try
             {
@@ -29,5 +31,17 @@ public static class LoopbackPorts
             }
         }
         return [.. ports];
+    }
+
+    private static (int First, int Last) Range()
+    {
+        string? range = Environment.GetEnvironmentVariable("RAFTKV_TEST_PORTS");
+        if (string.IsNullOrEmpty(range)) return (20_000, 31_999);
+        string[] bounds = range.Split('-');
+        if (bounds.Length == 2 && int.TryParse(bounds[0], out int first) && int.TryParse(bounds[1], out int last) && 0 < first && first <= last && last < 65_536)
+        {
+            return (first, last);
+        }
+        throw new InvalidOperationException($"RAFTKV_TEST_PORTS must look like 19000-19499, not '{range}'");
     }
 }

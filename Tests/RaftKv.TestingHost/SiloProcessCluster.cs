@@ -5,7 +5,8 @@ using System.Net.Sockets;
 using System.Text;
 using RaftKv.Client;
 using RaftKv.Client.Protos;
-using RaftKv.Grpc.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using RaftKv.Silo;
 
 namespace RaftKv.TestingHost;
@@ -112,9 +113,9 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         try
         {
             using var channel = GrpcChannel.ForAddress(ClientAddress(id));
-            return await channel.UnaryAsync(KvMethods.Status, new StatusRequest(), new CallOptions { Deadline = DateTimeOffset.UtcNow.AddSeconds(2) });
+            return await new KV.KVClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
         }
-        catch (Exception e) when (e is RaftKv.Grpc.RpcException or OperationCanceledException)
+        catch (Exception e) when (e is RpcException or OperationCanceledException)
         {
             return null;
         }
@@ -155,7 +156,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public async Task IsolateAsync(ulong id, bool isolated)
     {
         using var channel = GrpcChannel.ForAddress(ClientAddress(id));
-        await channel.UnaryAsync(TestFaults.Isolate, new Google.Protobuf.WellKnownTypes.BoolValue { Value = isolated });
+        await new RaftKv.Silo.Protos.Faults.FaultsClient(channel).IsolateAsync(new Google.Protobuf.WellKnownTypes.BoolValue { Value = isolated });
     }
 
     public ValueTask DisposeAsync()

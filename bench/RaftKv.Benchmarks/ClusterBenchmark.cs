@@ -17,19 +17,21 @@ internal static class ClusterBenchmark
     {
         double seconds = BenchmarkArguments.Option(args, "--seconds", 5);
         int failoverTrials = (int)BenchmarkArguments.Option(args, "--failovers", 10);
+        // --in-flight N measures writes and reads at that one concurrency level only (for A/B runs on a busy machine).
+        int inFlight = (int)BenchmarkArguments.Option(args, "--in-flight", 0);
         await using var cluster = new SiloProcessCluster(3, []);
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         Console.WriteLine($"cluster: 3 silo processes on loopback, fsync on, {Environment.ProcessorCount} cores shared with the client");
 
         byte[] value = new byte[256];
         Random.Shared.NextBytes(value);
-        foreach (int concurrency in new[] { 1, 16, 64, 256 })
+        foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 1, 16, 64, 256 })
         {
             (long count, double elapsed, double[] latencies) = await RunLoadAsync(cluster, concurrency, seconds,
                 (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value));
             Console.WriteLine($"writes: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)");
         }
-        foreach (int concurrency in new[] { 16, 64 })
+        foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 16, 64 })
         {
             (long count, double elapsed, double[] latencies) = await RunLoadAsync(cluster, concurrency, seconds,
                 (client, worker, i) => client.GetAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}")));

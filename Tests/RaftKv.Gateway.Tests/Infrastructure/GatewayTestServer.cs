@@ -8,8 +8,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RaftKv.Client;
 using RaftKv.ClientGateway;
-using RaftKv.Grpc.Client;
-using RaftKv.Grpc.Server;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using RaftKv.Client.Protos;
 
 namespace RaftKv.Gateway.Tests.Infrastructure;
 
@@ -36,7 +37,7 @@ public sealed class GatewayTestServer : IAsyncDisposable
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseGrpcCleartext()));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddSingleton<IRaftKvNode>(node);
         if (timeProvider is not null) builder.Services.AddSingleton(timeProvider);
         builder.Services.AddRaftKvGateway(options);
@@ -57,6 +58,13 @@ public sealed class GatewayTestServer : IAsyncDisposable
     });
 
     public GrpcChannel CreateChannel() => GrpcChannel.ForAddress(Address);
+
+    /// <summary>A stock generated client on its own channel; dispose the channel with the test.</summary>
+    public (GrpcChannel Channel, KV.KVClient Kv) CreateKvClient()
+    {
+        GrpcChannel channel = CreateChannel();
+        return (channel, new KV.KVClient(channel));
+    }
 
     public async ValueTask DisposeAsync()
     {

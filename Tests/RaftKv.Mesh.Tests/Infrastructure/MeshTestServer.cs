@@ -6,11 +6,11 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using RaftKv.Grpc.Server;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace RaftKv.Mesh.Tests.Infrastructure;
 
-/// <summary>A real Kestrel h2c server on 127.0.0.1 hosting one node's <see cref="PeerService"/>.</summary>
+/// <summary>A real Kestrel h2c server on 127.0.0.1 hosting one node's <see cref="PeerService"/> on Grpc.AspNetCore.</summary>
 public sealed class MeshTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -32,9 +32,11 @@ public sealed class MeshTestServer : IAsyncDisposable
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.UseGrpcCleartext()));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(new PeerService(nodeId, handler, NullLogger.Instance));
         WebApplication app = builder.Build();
-        app.MapGrpcService(PeerService.Definition(nodeId, handler, NullLogger.Instance));
+        app.MapGrpcService<PeerService>();
         await app.StartAsync(cancellationToken);
         string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return new MeshTestServer(app, new Uri(bound));

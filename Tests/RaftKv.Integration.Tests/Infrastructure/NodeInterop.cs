@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace RaftKv.Grpc.Tests.Infrastructure;
+namespace RaftKv.Integration.Tests.Infrastructure;
 
 /// <summary>
 /// Runs the Node.js scripts in Tests/interop (stock @grpc/grpc-js). Installs their locked
@@ -12,9 +12,6 @@ public static class NodeInterop
     private static readonly SemaphoreSlim InstallLock = new(1, 1);
 
     public static string InteropDirectory { get; } = FindInteropDirectory();
-
-    /// <summary>The echo service contract, shared with the C# tests.</summary>
-    public static string ProtoPath { get; } = Path.GetFullPath(Path.Combine(InteropDirectory, "..", "RaftKv.Grpc.Tests", "Protos", "test.proto"));
 
     public static async Task EnsureDependenciesAsync(CancellationToken cancellationToken)
     {
@@ -80,7 +77,7 @@ public static class NodeInterop
         }
         catch (System.ComponentModel.Win32Exception exception)
         {
-            throw new InvalidOperationException($"'{fileName}' is required for the gRPC interop tests (Node.js 18+ with npm) and was not found on PATH.", exception);
+            throw new InvalidOperationException($"'{fileName}' is required for the grpc-js interop test (Node.js 18+ with npm) and was not found on PATH.", exception);
         }
     }
 
