@@ -8,6 +8,8 @@ using RaftKv.Client.Protos;
 using Grpc.Core;
 using Grpc.Net.Client;
 using RaftKv.Silo;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 
 namespace RaftKv.TestingHost;
 
@@ -57,6 +59,34 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public IEnumerable<IPEndPoint> OrleansGateways => _orleans.Values.Select(o => new IPEndPoint(IPAddress.Loopback, o.GatewayPort));
 
     public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
+
+    /// <summary>
+    /// Starts an Orleans client connected to every silo's gateway (static clustering), retrying until the silos'
+    /// gateways accept it or <paramref name="timeout"/> passes. Dispose the returned host to disconnect.
+    /// </summary>
+    public async Task<IHost> StartOrleansClientAsync(TimeSpan timeout)
+    {
+        var elapsed = Stopwatch.StartNew();
+        OrleansSiloOptions first = _orleans.Values.First();
+        while (true)
+        {
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.UseOrleansClient(client => client
+                .UseStaticClustering([.. OrleansGateways])
+                .Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = (first.ClusterId, first.ServiceId)));
+            IHost host = builder.Build();
+            try
+            {
+                await host.StartAsync();
+                return host;
+            }
+            catch (Exception e) when (e is OrleansException or SocketException or TimeoutException && elapsed.Elapsed < timeout)
+            {
+                host.Dispose();
+                await Task.Delay(PollInterval);
+            }
+        }
+    }
 
     public string ClientAddress(ulong id) => Members.Single(m => m.Id == id).ClientAddress;
 
