@@ -226,8 +226,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
         try
         {
-            using AsyncUnaryCall<TResponse> call = method(endpoint.Kv, request, options);
-            return await call.ResponseAsync.ConfigureAwait(false);
+            return await method(endpoint.Kv, request, options).ResponseAsync.ConfigureAwait(false);
         }
         catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
