@@ -28,10 +28,11 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     /// <param name="nodes">How many silos.</param>
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
-    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null)
+    /// <param name="portRange">Where to pick the silos' ports (first inclusive, last exclusive); 20000-32000 by default.</param>
+    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = FreePorts(2 * nodes);
+        int[] ports = FreePorts(2 * nodes, portRange ?? (20_000, 32_000));
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
@@ -165,12 +166,12 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     /// Ports that are free now, chosen below Linux's ephemeral range (32768+) so that other tests binding port 0 in
     /// parallel cannot be handed one of them between this check and the silo's bind.
     /// </summary>
-    private static int[] FreePorts(int count)
+    private static int[] FreePorts(int count, (int First, int Last) range)
     {
         var ports = new List<int>();
         while (ports.Count < count)
         {
-            int port = Random.Shared.Next(20_000, 32_000);
+            int port = Random.Shared.Next(range.First, range.Last);
             if (ports.Contains(port)) continue;
             try
             {
