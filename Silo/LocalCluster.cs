@@ -13,7 +13,7 @@ public static class LocalCluster
     {
         int nodes = 3;
         string dataDirectory = Path.GetFullPath(".raftkv");
-        int clientPortBase = 7101, peerPortBase = 7201;
+        int clientPortBase = 7101, peerPortBase = 7201, siloPortBase = 11111, gatewayPortBase = 30000;
         for (int i = 0; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : "";
@@ -23,8 +23,10 @@ public static class LocalCluster
                 case "--data-dir" when value.Length > 0: dataDirectory = Path.GetFullPath(value); i++; break;
                 case "--client-port" when int.TryParse(value, out int c): clientPortBase = c; i++; break;
                 case "--peer-port" when int.TryParse(value, out int p): peerPortBase = p; i++; break;
+                case "--silo-port" when int.TryParse(value, out int s): siloPortBase = s; i++; break;
+                case "--gateway-port" when int.TryParse(value, out int g): gatewayPortBase = g; i++; break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'\nusage: local-cluster [--nodes 3] [--data-dir .raftkv] [--client-port 7101] [--peer-port 7201]");
+                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'\nusage: local-cluster [--nodes 3] [--data-dir .raftkv] [--client-port 7101] [--peer-port 7201] [--silo-port 11111] [--gateway-port 30000]");
                     return 2;
             }
         }
@@ -36,12 +38,16 @@ public static class LocalCluster
             PeerAddress = $"http://127.0.0.1:{peerPortBase + id - 1}",
         }).ToArray();
         string endpoints = string.Join(",", members.Select(m => m.ClientAddress));
+        var orleans = members.ToDictionary(m => m.Id, m => OrleansOptionsFor(m.Id, siloPortBase, gatewayPortBase));
+        string gateways = string.Join(",", orleans.Values.Select(o => $"127.0.0.1:{o.GatewayPort}"));
         Console.WriteLine($"RaftKv local cluster: {nodes} nodes, data under {dataDirectory}");
         Console.WriteLine($"  client endpoints: {endpoints}");
+        Console.WriteLine($"  Orleans gateways: {gateways}");
         Console.WriteLine($"  try: dotnet run --project Client/RaftKv.Cli -- --endpoints {endpoints} status --all");
+        Console.WriteLine($"  or:  dotnet run --project samples/RaftKv.Samples.OrleansClient -- {gateways}");
         Console.WriteLine("  Ctrl+C stops the cluster.");
 
-        var processes = members.Select(m => Start(m, members, Path.Combine(dataDirectory, $"node{m.Id}"))).ToArray();
+        var processes = members.Select(m => Start(m, members, Path.Combine(dataDirectory, $"node{m.Id}"), orleans[m.Id])).ToArray();
         using var stopping = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.Cancel(); };
         AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAll(processes);
@@ -61,9 +67,23 @@ public static class LocalCluster
         return 0;
     }
 
-    /// <summary>The arguments that configure one silo of a cluster; also used by the integration tests.</summary>
-    public static List<string> SiloArguments(NodeMember self, IReadOnlyList<NodeMember> members, string dataDirectory)
+    /// <summary>
+    /// The Orleans side of node <paramref name="nodeId"/> of a local cluster: consecutive silo and gateway ports, and
+    /// development clustering with the first node's silo as the primary (so that node must be up for a silo to join).
+    /// </summary>
+    public static OrleansSiloOptions OrleansOptionsFor(ulong nodeId, int siloPortBase, int gatewayPortBase) => new()
     {
+        SiloPort = siloPortBase + (int)nodeId - 1,
+        GatewayPort = gatewayPortBase + (int)nodeId - 1,
+        AdvertisedAddress = "127.0.0.1",
+        Clustering = SiloClustering.Development,
+        PrimarySiloEndpoint = $"127.0.0.1:{siloPortBase}",
+    };
+
+    /// <summary>The arguments that configure one silo of a cluster; also used by the integration tests.</summary>
+    public static List<string> SiloArguments(NodeMember self, IReadOnlyList<NodeMember> members, string dataDirectory, OrleansSiloOptions orleans)
+    {
+        ArgumentNullException.ThrowIfNull(orleans);
         var args = new List<string>
         {
             $"--RaftKv:NodeId={self.Id}", $"--RaftKv:DataDirectory={dataDirectory}", $"--RaftKv:ParentProcessId={Environment.ProcessId}",
@@ -74,14 +94,21 @@ public static class LocalCluster
             args.Add($"--RaftKv:Members:{i}:PeerAddress={members[i].PeerAddress}");
             args.Add($"--RaftKv:Members:{i}:ClientAddress={members[i].ClientAddress}");
         }
+        args.Add($"--{OrleansSiloOptions.SectionName}:ClusterId={orleans.ClusterId}");
+        args.Add($"--{OrleansSiloOptions.SectionName}:ServiceId={orleans.ServiceId}");
+        args.Add($"--{OrleansSiloOptions.SectionName}:SiloPort={orleans.SiloPort}");
+        args.Add($"--{OrleansSiloOptions.SectionName}:GatewayPort={orleans.GatewayPort}");
+        args.Add($"--{OrleansSiloOptions.SectionName}:AdvertisedAddress={orleans.AdvertisedAddress}");
+        args.Add($"--{OrleansSiloOptions.SectionName}:Clustering={orleans.Clustering}");
+        args.Add($"--{OrleansSiloOptions.SectionName}:PrimarySiloEndpoint={orleans.PrimarySiloEndpoint}");
         return args;
     }
 
-    private static Process Start(NodeMember self, IReadOnlyList<NodeMember> members, string dataDirectory)
+    private static Process Start(NodeMember self, IReadOnlyList<NodeMember> members, string dataDirectory, OrleansSiloOptions orleans)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(LocalCluster).Assembly.Location);
-        foreach (string arg in SiloArguments(self, members, dataDirectory)) start.ArgumentList.Add(arg);
+        foreach (string arg in SiloArguments(self, members, dataDirectory, orleans)) start.ArgumentList.Add(arg);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo process");
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.WriteLine($"[node{self.Id}] {e.Data}"); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[node{self.Id}] {e.Data}"); };

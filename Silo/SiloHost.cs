@@ -4,15 +4,21 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
 using RaftKv.ClientGateway;
+using RaftKv.Grains;
 using RaftKv.Grpc.Server;
 using RaftKv.Node;
 
 namespace RaftKv.Silo;
 
-/// <summary>Builds the silo host: Generic Host + Kestrel with a peer port (mesh) and a client port (gateway).</summary>
+/// <summary>
+/// Builds the silo host: one WebApplication holding the node runtime, Kestrel with a peer port (mesh) and a client
+/// port (gateway), and the Orleans silo (RaftNode grain service, session and KV grains).
+/// </summary>
 public static class SiloHost
 {
     public static async Task<int> RunAsync(string[] args)
@@ -37,6 +43,8 @@ public static class SiloHost
         configure?.Invoke(builder);
         NodeOptions options = builder.Configuration.GetSection(NodeOptions.SectionName).Get<NodeOptions>() ?? new NodeOptions();
         IReadOnlyList<string> errors = options.Validate();
+        OrleansSiloOptions orleansOptions = builder.Configuration.GetSection(OrleansSiloOptions.SectionName).Get<OrleansSiloOptions>() ?? new OrleansSiloOptions();
+        errors = [.. errors, .. orleansOptions.Validate()];
         if (errors.Count > 0) throw new OptionsException("invalid silo configuration:\n  " + string.Join("\n  ", errors));
 
         var peerUri = new Uri(options.Self.PeerAddress);
@@ -52,12 +60,9 @@ public static class SiloHost
             console.SingleLine = true;
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<SiloNode>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloNode>());
-        builder.Services.AddSingleton<IRaftKvNode>(sp => sp.GetRequiredService<SiloNode>().Runtime);
+        AddRaftKvNode(builder.Services, options);
         builder.Services.AddRaftKvGateway();
+        builder.UseOrleans(silo => ConfigureOrleans(silo, builder.Configuration, orleansOptions));
 
         WebApplication app = builder.Build();
         app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
@@ -67,6 +72,59 @@ public static class SiloHost
             TestFaults.Map(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{clientUri.Port}");
         }
         return app;
+    }
+
+    /// <summary>
+    /// The node runtime and what hosts it: registered before Orleans, started before every hosted service and stopped
+    /// after all of them (see <see cref="SiloNode"/>). TestingHost silos call this too.
+    /// </summary>
+    public static IServiceCollection AddRaftKvNode(IServiceCollection services, NodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<SiloNode>();
+        services.AddHostedService(sp => sp.GetRequiredService<SiloNode>());
+        services.AddSingleton<IRaftKvNode>(sp => sp.GetRequiredService<SiloNode>().Runtime);
+        // Kestrel (the peer mesh) must not wait for Orleans to join its cluster: once membership lives in Raft
+        // (UseRaftKvClustering), joining needs a Raft leader, which needs the mesh. Registration order alone would
+        // start Orleans first and Kestrel last, so hosted services start concurrently; the node itself still starts
+        // before all of them (SiloNode.StartingAsync).
+        services.Configure<HostOptions>(host => host.ServicesStartConcurrently = true);
+        return services;
+    }
+
+    /// <summary>The Orleans silo of a RaftKv node: identity, endpoints, clustering, and RaftKv's grains.</summary>
+    public static void ConfigureOrleans(ISiloBuilder silo, IConfiguration configuration, OrleansSiloOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(options);
+        silo.Configure<ClusterOptions>(cluster =>
+        {
+            cluster.ClusterId = options.ClusterId;
+            cluster.ServiceId = options.ServiceId;
+        });
+        silo.ConfigureEndpoints(options.AdvertisedIPAddress, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+        switch (options.Clustering)
+        {
+            case SiloClustering.Development:
+                silo.UseDevelopmentClustering(options.PrimarySiloIPEndPoint);
+                break;
+            case SiloClustering.RaftKv:
+                // Merge point for the Raft-backed membership table (issue 7, item 5): silo.UseRaftKvClustering();
+                throw new OptionsException("RaftKv:Orleans:Clustering=RaftKv needs the Raft-backed membership table, which this build does not include yet.");
+        }
+        ConfigureRaftKvGrains(silo, configuration);
+    }
+
+    /// <summary>RaftKv's grains and grain service with options from "RaftKv:Grains"; TestingHost silos call this too.</summary>
+    public static void ConfigureRaftKvGrains(ISiloBuilder silo, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        silo.AddRaftKvGrains(options => options.Bind(configuration.GetSection(RaftKvGrainOptions.SectionName)));
     }
 
     private static IPAddress ListenAddress(Uri uri) =>

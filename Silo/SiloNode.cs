@@ -10,17 +10,25 @@ using RaftKv.Node;
 namespace RaftKv.Silo;
 
 /// <summary>
-/// Hosts the <see cref="NodeRuntime"/> in the silo process: starts it as the first hosted service (before Kestrel
-/// opens the ports and before Orleans), stops it last, stops the silo on a fatal node error, and stops the silo when
-/// the launching process is gone.
+/// Hosts the <see cref="NodeRuntime"/> in the silo process: starts it before every other hosted service (Kestrel and
+/// the Orleans silo) and stops it after all of them, stops the silo on a fatal node error, and stops the silo when the
+/// launching process is gone.
 /// </summary>
-public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, IHostApplicationLifetime lifetime) : IHostedService
+/// <remarks>
+/// The order comes from the host's lifecycle phases, not from registration order (which differs between
+/// WebApplication, where Kestrel's service is added last, and TestingHost's HostBuilder, where Orleans is added
+/// first): the node starts in <see cref="StartingAsync"/>, which the host runs for every service before any
+/// <c>StartAsync</c>, and stops in <see cref="StoppedAsync"/>, which runs after every <c>StopAsync</c>. So the node
+/// is up before Orleans asks anything of it (grain services, a membership table stored in Raft) and outlives the
+/// silo's shutdown, and Raft never waits for Orleans.
+/// </remarks>
+public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, IHostApplicationLifetime lifetime) : IHostedLifecycleService
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<SiloNode>();
 
     public NodeRuntime Runtime { get; } = new(options, loggerFactory, timeProvider, error => OnFatal(loggerFactory, options, lifetime, error));
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken)
     {
         Runtime.Start();
         if (options.ParentProcessId != 0) _ = WatchParentAsync(options.ParentProcessId);
@@ -28,7 +36,15 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Runtime.StopAsync();
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Runtime.StopAsync();
 
     /// <summary>The inbound side of the peer mesh, mapped before the node starts: messages reach the driver once it runs.</summary>
     public static IEndpointConventionBuilder MapPeerService(IEndpointRouteBuilder endpoints, NodeRuntime node)

@@ -4,9 +4,11 @@ using Microsoft.Extensions.Options;
 using Orleans;
 using Orleans.Configuration;
 using Orleans.Runtime;
-using RaftKv.Client;
 
 namespace RaftKv.Grains.Membership;
+
+// Inside the namespace, so these win over RaftKv.Grains' own KvItem and friends (the grains' contracts).
+using RaftKv.Client;
 
 /// <summary>
 /// Orleans' membership table, stored in the RaftKv cluster's own replicated store, so a cluster of VMs needs no

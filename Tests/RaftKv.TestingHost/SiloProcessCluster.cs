@@ -32,17 +32,29 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = FreePorts(2 * nodes, portRange ?? (20_000, 32_000));
+        int[] ports = FreePorts(4 * nodes, portRange ?? (20_000, 32_000));
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
             ClientAddress = $"http://127.0.0.1:{ports[i]}",
             PeerAddress = $"http://127.0.0.1:{ports[nodes + i]}",
         })];
+        // Orleans: silo ports then gateway ports; development clustering with node 1's silo as the primary.
+        _orleans = Members.ToDictionary(m => m.Id, m => LocalCluster.OrleansOptionsFor(m.Id, 0, 0) with
+        {
+            SiloPort = ports[2 * nodes + (int)m.Id - 1],
+            GatewayPort = ports[3 * nodes + (int)m.Id - 1],
+            PrimarySiloEndpoint = $"127.0.0.1:{ports[2 * nodes]}",
+        });
         foreach (NodeMember member in Members) Start(member.Id);
     }
 
     public IReadOnlyList<NodeMember> Members { get; }
+
+    private readonly Dictionary<ulong, OrleansSiloOptions> _orleans;
+
+    /// <summary>The Orleans gateway endpoints (host:port) of every silo, for an Orleans client.</summary>
+    public IEnumerable<IPEndPoint> OrleansGateways => _orleans.Values.Select(o => new IPEndPoint(IPAddress.Loopback, o.GatewayPort));
 
     public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
 
@@ -65,7 +77,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         NodeMember self = Members.Single(m => m.Id == id);
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
-        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"))) start.ArgumentList.Add(arg);
+        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
         start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
         foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using RaftKv.Node;
+
+namespace RaftKv.Grains;
+
+/// <summary>
+/// Sends a request to the RaftNode grain service of the leader's silo, following leader hints and retrying through
+/// elections and unreachable silos until <see cref="RaftKvGrainOptions.LeaderRetryTimeoutMs"/>. The caller makes the
+/// request safe to repeat: a write carries the same (session, sequence) on every attempt.
+/// </summary>
+public sealed partial class RaftLeaderRouter(
+    IRaftNodeServiceClient services, RaftNodeDirectory directory, IRaftKvNode localNode, IOptions<RaftKvGrainOptions> options,
+    TimeProvider timeProvider, ILogger<RaftLeaderRouter> logger)
+{
+    private readonly RaftKvGrainOptions _options = options.Value;
+
+    public async Task<T> OnLeaderAsync<T>(Func<IRaftNodeService, Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        long start = timeProvider.GetTimestamp();
+        ulong leader = LocalView();
+        Exception? last = null;
+        for (int attempt = 1; ; attempt++)
+        {
+            bool followHintAtOnce = false;
+            SiloAddress? silo = await directory.FindSiloAsync(leader).ConfigureAwait(true);
+            if (silo is not null)
+            {
+                try
+                {
+                    return await call(services.On(silo)).ConfigureAwait(true);
+                }
+                catch (RaftKvNotLeaderException notLeader)
+                {
+                    // Nothing was proposed; the hint (if any) names a better target.
+                    last = notLeader;
+                    followHintAtOnce = notLeader.LeaderNodeId != 0 && notLeader.LeaderNodeId != leader;
+                    leader = notLeader.LeaderNodeId;
+                }
+                catch (RaftKvUnavailableException unavailable)
+                {
+                    last = unavailable;
+                    leader = 0;
+                }
+                catch (Exception e) when (e is OrleansMessageRejectionException or TimeoutException)
+                {
+                    // The silo went away or did not answer; what it hosted may have changed.
+                    last = e;
+                    directory.Forget(silo);
+                    leader = 0;
+                }
+            }
+            else
+            {
+                last ??= new RaftKvUnavailableException(leader == 0 ? "no leader is known" : $"the silo of leader node {leader} is not active");
+                leader = 0;
+            }
+
+            TimeSpan elapsed = timeProvider.GetElapsedTime(start);
+            if (elapsed.TotalMilliseconds >= _options.LeaderRetryTimeoutMs)
+            {
+                LogGaveUp(logger, attempt, (long)elapsed.TotalMilliseconds, last.Message);
+                throw new RaftKvUnavailableException($"no leader could serve the request within {_options.LeaderRetryTimeoutMs} ms ({last.Message}); retry");
+            }
+            if (!followHintAtOnce)
+            {
+                int backoffMs = (int)Math.Min(_options.MaxRetryBackoffMs, (long)_options.RetryBackoffMs << Math.Min(attempt - 1, 10));
+                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), timeProvider).ConfigureAwait(true);
+            }
+            if (leader == 0) leader = LocalView();
+        }
+    }
+
+    /// <summary>The leader the local node knows of (0 if none, or if the node is not running).</summary>
+    private ulong LocalView()
+    {
+        try
+        {
+            return localNode.Status.Leader;
+        }
+        catch (UnavailableException)
+        {
+            return 0;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gave up reaching the leader after {Attempts} attempts in {ElapsedMs} ms: {Reason}")]
+    private static partial void LogGaveUp(ILogger logger, int attempts, long elapsedMs, string reason);
+}
