@@ -28,6 +28,12 @@ public sealed class RaftKvClusteringOptions
     /// </summary>
     public int MaxContendedWriteAttempts { get; set; } = 32;
 
+    /// <summary>
+    /// How long a silo's start waits for the store to answer (a cold start of the whole cluster needs a Raft
+    /// election first) before it fails.
+    /// </summary>
+    public int InitializeTimeoutMs { get; set; } = 120_000;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -45,6 +51,7 @@ public sealed class RaftKvClusteringOptions
         if (AttemptTimeoutMs < 1) errors.Add($"{SectionName}:AttemptTimeoutMs must be positive.");
         if (MaxAttempts < 1) errors.Add($"{SectionName}:MaxAttempts must be at least 1.");
         if (MaxBackoffMs < 0) errors.Add($"{SectionName}:MaxBackoffMs must not be negative.");
+        if (InitializeTimeoutMs < 0) errors.Add($"{SectionName}:InitializeTimeoutMs must not be negative.");
         if (MaxContendedWriteAttempts < 1) errors.Add($"{SectionName}:MaxContendedWriteAttempts must be at least 1.");
         return errors;
     }

@@ -63,11 +63,29 @@ public sealed partial class RaftKvMembershipTable : IMembershipTable, IAsyncDisp
     /// Creates the table (version 0, no silos) unless it exists. Not needed for correctness (an absent table reads as
     /// an empty one), but it gives the version row a real etag before the first silo joins, as Orleans expects.
     /// </summary>
+    /// <remarks>
+    /// Orleans calls this once at silo start and does not retry it, and a silo may start while its RaftKv cluster has
+    /// no leader yet (a cold start of every VM, or a majority still down), so this waits for the store, up to
+    /// <see cref="RaftKvClusteringOptions.InitializeTimeoutMs"/>.
+    /// </remarks>
     public async Task InitializeMembershipTable(bool tryInitTableVersion)
     {
         if (!tryInitTableVersion) return;
-        CasResult created = await _client.CompareAndSwapAsync(_key, CasExpectation.Absent, MembershipTableDocument.Empty.Serialize()).ConfigureAwait(false);
-        if (created.Succeeded) LogTableCreated(_clusterId, created.ModRevision);
+        long deadline = Environment.TickCount64 + _options.InitializeTimeoutMs;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                CasResult created = await _client.CompareAndSwapAsync(_key, CasExpectation.Absent, MembershipTableDocument.Empty.Serialize()).ConfigureAwait(false);
+                if (created.Succeeded) LogTableCreated(_clusterId, created.ModRevision);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && Environment.TickCount64 < deadline)
+            {
+                // The client has already retried with backoff; the store is still unreachable or has no leader.
+                LogWaitingForStore(_clusterId, attempt, e.Message);
+            }
+        }
     }
 
     /// <summary>Deletes the whole table of <paramref name="clusterId"/> (any cluster, not only this table's).</summary>
@@ -194,6 +212,9 @@ public sealed partial class RaftKvMembershipTable : IMembershipTable, IAsyncDisp
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created the membership table of cluster '{ClusterId}' at revision {Revision}")]
     private partial void LogTableCreated(string clusterId, ulong revision);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Membership table of cluster '{ClusterId}': the RaftKv store is not answering yet (attempt {Attempt}: {Reason}); waiting")]
+    private partial void LogWaitingForStore(string clusterId, int attempt, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted the membership table of cluster '{ClusterId}'")]
     private partial void LogTableDeleted(string clusterId);
