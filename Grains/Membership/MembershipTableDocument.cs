@@ -31,6 +31,7 @@ internal sealed record MembershipTableDocument(int Version, ulong VersionEtag, S
         Silos = [.. Silos.Select(s => s.Etag == ThisWrite ? s with { Etag = modRevision } : s)],
     };
 
+    [JsonIgnore]
     public TableVersion TableVersion => new(Version, FormatEtag(VersionEtag));
 
     public SiloRow? Find(SiloAddress silo)
@@ -105,6 +106,7 @@ internal sealed record SiloRow(
     /// vote (declaring a silo dead records one, so a silo declared dead recently is not "old" even if its last
     /// IAmAlive is).
     /// </summary>
+    [JsonIgnore]
     public DateTime EffectiveUpdateTime
     {
         get
