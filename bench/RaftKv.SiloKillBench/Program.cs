@@ -17,8 +17,10 @@ using RaftKv.TestingHost;
 // The silos are the README cluster's (LocalCluster.SiloArguments: RaftKv clustering, LAN membership timing), started
 // as processes this tool can kill.
 //   dotnet run -c Release --project bench/RaftKv.SiloKillBench -- [--kills 10] [--workers 8] [--ports 21000-21999]
-//                                                                 [--orleans-default-timing]
-int kills = 10, workers = 8;
+//                                                                 [--response-timeout-ms 3000] [--orleans-default-timing]
+// The client's ResponseTimeout matters: Orleans does not fail the calls in flight on a gateway connection that died;
+// they wait for ResponseTimeout (30 s by default), so a LAN client wants a few seconds.
+int kills = 10, workers = 8, responseTimeoutMs = 3_000;
 (int First, int Last) ports = (21_000, 22_000);
 bool defaultTiming = false;
 for (int i = 0; i < args.Length; i++)
@@ -30,9 +32,10 @@ for (int i = 0; i < args.Length; i++)
         case "--workers" when int.TryParse(value, out int w) && w > 0: workers = w; i++; break;
         case "--ports" when value.Split('-') is [var first, var last] && int.TryParse(first, out int f) && int.TryParse(last, out int l) && l > f:
             ports = (f, l + 1); i++; break;
+        case "--response-timeout-ms" when int.TryParse(value, out int r) && r > 0: responseTimeoutMs = r; i++; break;
         case "--orleans-default-timing": defaultTiming = true; break;
         default:
-            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [--kills 10] [--workers 8] [--ports 21000-21999] [--orleans-default-timing]");
+            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [--kills 10] [--workers 8] [--ports 21000-21999] [--response-timeout-ms 3000] [--orleans-default-timing]");
             return 2;
     }
 }
@@ -61,11 +64,12 @@ await WaitAsync(async () => (await ActiveGenerations()).Count == 3, TimeSpan.Fro
 Console.WriteLine($"3 silos active in the membership table after {total.Elapsed.TotalSeconds:F1} s");
 
 HostApplicationBuilder builder = Host.CreateApplicationBuilder();
-builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Logging.SetMinimumLevel(LogLevel.Error); // a killed gateway's connection errors are expected here
 builder.UseOrleansClient(client => client
     .UseRaftKvClustering(o => o.Endpoints = [.. cluster.ClientAddresses])
     .Configure<ClusterOptions>(c => (c.ClusterId, c.ServiceId) = ("raftkv", "raftkv"))
-    .Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2)));
+    .Configure<GatewayOptions>(g => g.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2))
+    .Configure<ClientMessagingOptions>(m => m.ResponseTimeout = TimeSpan.FromMilliseconds(responseTimeoutMs)));
 using IHost host = builder.Build();
 await host.StartAsync();
 IClusterClient orleans = host.Services.GetRequiredService<IClusterClient>();
@@ -95,9 +99,9 @@ Task[] loops = [.. Enumerable.Range(0, workers).Select(worker => Task.Run(async 
     }
 }))];
 await WaitAsync(() => Task.FromResult(completions.Count > 100), TimeSpan.FromSeconds(60), "the first KV grain calls");
-Console.WriteLine($"client calling KV grains with {workers} workers");
+Console.WriteLine($"client calling KV grains with {workers} workers (client ResponseTimeout {responseTimeoutMs} ms)");
 Console.WriteLine();
-Console.WriteLine("kill  node  raft-role  longest-gap-ms  worst-worker-gap-ms  declared-dead-s  rejoined-s  calls-in-round");
+Console.WriteLine("kill  node  raft-role  longest-gap-ms  gap-starts-s  worst-worker-gap-ms  declared-dead-s  rejoined-s  calls-in-round");
 
 var gaps = new List<double>();
 var workerGaps = new List<double>();
@@ -126,10 +130,10 @@ for (int k = 0; k < kills; k++)
     await Task.Delay(TimeSpan.FromSeconds(3)); // calls after the rejoin count too
     long roundEnd = Stopwatch.GetTimestamp();
 
-    (double gap, double worstWorker) = Gaps(killedAt - Stopwatch.Frequency, roundEnd);
+    (double gap, double gapStart, double worstWorker) = Gaps(killedAt - Stopwatch.Frequency, roundEnd, killedAt);
     gaps.Add(gap);
     workerGaps.Add(worstWorker);
-    Console.WriteLine($"{k + 1,4}  {victim,4}  {role,-9}  {gap,14:F0}  {worstWorker,19:F0}  {declaredDead,15:F1}  {rejoined,10:F1}  {completions.Count - callsBefore,14}");
+    Console.WriteLine($"{k + 1,4}  {victim,4}  {role,-9}  {gap,14:F0}  {gapStart,12:F1}  {worstWorker,19:F0}  {declaredDead,15:F1}  {rejoined,10:F1}  {completions.Count - callsBefore,14}");
 }
 
 await stop.CancelAsync();
@@ -159,23 +163,27 @@ async Task<bool> IsDeclaredDead(int gatewayPort, int generation)
     return data.Members.Any(m => m.Item1.ProxyPort == gatewayPort && m.Item1.SiloAddress.Generation == generation && m.Item1.Status == SiloStatus.Dead);
 }
 
-// The longest interval without any completed call, and the longest any one worker went without completing, in [from, to].
-(double Gap, double WorstWorker) Gaps(long from, long to)
+// In [from, to]: the longest interval without any completed call (ms) and where it started (s after the kill), and the
+// longest any one worker went without completing a call (ms).
+(double Gap, double GapStart, double WorstWorker) Gaps(long from, long to, long killedAt)
 {
     var window = completions.Where(c => c.Timestamp >= from && c.Timestamp <= to).ToList();
-    double Longest(IEnumerable<long> stamps)
+    (long Length, long Start) Longest(IEnumerable<long> stamps)
     {
-        long previous = from, longest = 0;
-        foreach (long t in stamps.Order())
+        long previous = from, longest = 0, start = from;
+        foreach (long t in stamps.Append(to).Order())
         {
-            longest = Math.Max(longest, t - previous);
+            if (t - previous > longest) (longest, start) = (t - previous, previous);
             previous = t;
         }
-        longest = Math.Max(longest, to - previous);
-        return longest * 1000.0 / Stopwatch.Frequency;
+        return (longest, start);
     }
-    return (Longest(window.Select(c => c.Timestamp)), Enumerable.Range(0, workers).Max(w => Longest(window.Where(c => c.Worker == w).Select(c => c.Timestamp))));
+    (long gap, long start) = Longest(window.Select(c => c.Timestamp));
+    long worst = Enumerable.Range(0, workers).Max(w => Longest(window.Where(c => c.Worker == w).Select(c => c.Timestamp)).Length);
+    return (Ms(gap), (start - killedAt) / (double)Stopwatch.Frequency, Ms(worst));
 }
+
+static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
 static double Since(long timestamp) => Stopwatch.GetElapsedTime(timestamp).TotalSeconds;
 
