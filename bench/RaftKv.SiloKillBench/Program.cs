@@ -109,6 +109,7 @@ Console.WriteLine();
 Console.WriteLine("kill  node  raft-role  longest-gap-ms  gap-starts-s  worst-worker-gap-ms  declared-dead-s  rejoined-s  calls-in-round");
 
 var gaps = new List<double>();
+var killedGenerations = new HashSet<(int Port, int Generation)>();
 var workerGaps = new List<double>();
 for (int k = 0; k < kills; k++)
 {
@@ -119,6 +120,7 @@ for (int k = 0; k < kills; k++)
     string role = (await cluster.TryStatusAsync(victim))?.Role.ToString() ?? "?";
     int callsBefore = completions.Count;
 
+    killedGenerations.Add((gatewayPorts[victim - 1], oldGeneration));
     long killedAt = Stopwatch.GetTimestamp();
     cluster.Kill(victim);
     double? declaredDead = null;
@@ -149,6 +151,10 @@ Console.WriteLine($"kills: {kills}; calls completed: {completions.Count}; failed
 Console.WriteLine($"longest gap in completed KV grain calls: {gaps.Max():F0} ms (median over kills {Median(gaps):F0} ms); " +
                   $"longest any one worker waited: {workerGaps.Max():F0} ms");
 Console.WriteLine($"every killed silo rejoined (a new generation Active in the Raft-backed membership table); total {total.Elapsed.TotalSeconds:F0} s");
+// A silo declared dead that was never killed would be a false suspicion (timing too tight for this machine's load).
+MembershipTableData final = await table.ReadAll();
+var falseDeaths = final.Members.Where(m => m.Item1.Status == SiloStatus.Dead && !killedGenerations.Contains((m.Item1.ProxyPort, m.Item1.SiloAddress.Generation))).ToList();
+Console.WriteLine($"silos declared dead without being killed: {falseDeaths.Count}{string.Concat(falseDeaths.Select(m => $" {m.Item1.SiloAddress}"))}");
 await host.StopAsync();
 return 0;
 
