@@ -10,6 +10,11 @@ namespace RaftKv.Grains;
 /// elections and unreachable silos until <see cref="RaftKvGrainOptions.LeaderRetryTimeoutMs"/>. The caller makes the
 /// request safe to repeat: a write carries the same (session, sequence) on every attempt.
 /// </summary>
+/// <remarks>
+/// The first guess is the leader the local node knows of; later guesses come only from hints. When no leader is known (an election, or this silo's node
+/// is cut off from its peers) the router asks the active silos in turn: a follower refuses with a leader hint and
+/// proposes nothing, so asking around is safe and finds the leader.
+/// </remarks>
 public sealed partial class RaftLeaderRouter(
     IRaftNodeServiceClient services, RaftNodeDirectory directory, IRaftKvNode localNode, IOptions<RaftKvGrainOptions> options,
     TimeProvider timeProvider, ILogger<RaftLeaderRouter> logger)
@@ -25,7 +30,7 @@ public sealed partial class RaftLeaderRouter(
         for (int attempt = 1; ; attempt++)
         {
             bool followHintAtOnce = false;
-            SiloAddress? silo = await directory.FindSiloAsync(leader).ConfigureAwait(true);
+            SiloAddress? silo = leader != 0 ? await directory.FindSiloAsync(leader).ConfigureAwait(true) : directory.ActiveSilo(attempt);
             if (silo is not null)
             {
                 try
@@ -69,7 +74,6 @@ public sealed partial class RaftLeaderRouter(
                 int backoffMs = (int)Math.Min(_options.MaxRetryBackoffMs, (long)_options.RetryBackoffMs << Math.Min(attempt - 1, 10));
                 await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), timeProvider).ConfigureAwait(true);
             }
-            if (leader == 0) leader = LocalView();
         }
     }
 

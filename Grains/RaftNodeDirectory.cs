@@ -55,6 +55,21 @@ public sealed partial class RaftNodeDirectory(
         return null;
     }
 
+    /// <summary>
+    /// The <paramref name="index"/>-th active silo (modulo their number), or null if none: whom to ask when no leader
+    /// is known locally. A follower answers a proposal with a leader hint without proposing anything, so asking
+    /// around finds the leader even from a node cut off from its peers.
+    /// </summary>
+    public SiloAddress? ActiveSilo(int index)
+    {
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => m.SiloAddress)
+            .OrderBy(a => a.ToString(), StringComparer.Ordinal)
+            .ToList();
+        return active.Count == 0 ? null : active[(int)((uint)index % (uint)active.Count)];
+    }
+
     /// <summary>Forgets what <paramref name="silo"/> hosts (it did not answer); it is asked again next time.</summary>
     public void Forget(SiloAddress silo) => _nodeIds.TryRemove(silo, out _);
 

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,31 +50,78 @@ public static class SiloHost
         errors = [.. errors, .. orleansOptions.Validate()];
         if (errors.Count > 0) throw new OptionsException("invalid silo configuration:\n  " + string.Join("\n  ", errors));
 
-        var peerUri = new Uri(options.Self.PeerAddress);
-        var clientUri = new Uri(options.Self.ClientAddress);
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.UseGrpcCleartext());
-            kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.UseGrpcCleartext());
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
-        });
+        builder.WebHost.ConfigureKestrel(kestrel => ListenOnNodePorts(kestrel, options));
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
-        AddRaftKvNode(builder.Services, options);
-        builder.Services.AddRaftKvGateway();
+        AddRaftKvHosting(builder.Services, options);
         builder.UseOrleans(silo => ConfigureOrleans(silo, builder.Configuration, orleansOptions));
 
         WebApplication app = builder.Build();
+        EndPeerStreamsWhenStopping(app, options);
+        MapNodeEndpoints(app, options);
+        return app;
+    }
+
+    /// <summary>Kestrel's listeners for a node: the peer port (Raft mesh) and the client port (gateway). TestingHost silos call this too.</summary>
+    public static void ListenOnNodePorts(KestrelServerOptions kestrel, NodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(kestrel);
+        ArgumentNullException.ThrowIfNull(options);
+        var peerUri = new Uri(options.Self.PeerAddress);
+        var clientUri = new Uri(options.Self.ClientAddress);
+        kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.UseGrpcCleartext());
+        kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.UseGrpcCleartext());
+        kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
+    }
+
+    /// <summary>The node's services in DI: node runtime and client gateway. TestingHost silos call this too.</summary>
+    public static void AddRaftKvHosting(IServiceCollection services, NodeOptions options)
+    {
+        AddRaftKvNode(services, options);
+        services.AddRaftKvGateway();
+    }
+
+    /// <summary>
+    /// Peers hold their streams to this node open for as long as both run, so Kestrel's graceful stop would wait for
+    /// them until the host's shutdown timeout (30 s). When the host starts stopping, this middleware aborts the
+    /// inbound peer streams instead; the peers see a broken stream and reconnect to whoever is still up. Kestrel
+    /// stops before Orleans in either host, so the node hears nothing from its peers during the silo's shutdown either
+    /// way; this only removes the wait. TestingHost silos call this too.
+    /// </summary>
+    public static void EndPeerStreamsWhenStopping(IApplicationBuilder app, NodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(options);
+        int peerPort = new Uri(options.Self.PeerAddress).Port;
+        IHostApplicationLifetime lifetime = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>();
+        app.Use(async (context, next) =>
+        {
+            if (context.Connection.LocalPort != peerPort)
+            {
+                await next(context).ConfigureAwait(false);
+                return;
+            }
+            using CancellationTokenRegistration abort = lifetime.ApplicationStopping.Register(static state => ((HttpContext)state!).Abort(), context);
+            await next(context).ConfigureAwait(false);
+        });
+    }
+
+    /// <summary>The gateway on the client port, the peer service on the peer port, and the test faults if enabled.</summary>
+    public static void MapNodeEndpoints(IEndpointRouteBuilder app, NodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(options);
+        var peerUri = new Uri(options.Self.PeerAddress);
+        var clientUri = new Uri(options.Self.ClientAddress);
         app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
-        SiloNode.MapPeerService(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{peerUri.Port}");
+        SiloNode.MapPeerService(app, app.ServiceProvider.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{peerUri.Port}");
         if (options.EnableTestFaults)
         {
-            TestFaults.Map(app, app.Services.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{clientUri.Port}");
+            TestFaults.Map(app, app.ServiceProvider.GetRequiredService<SiloNode>().Runtime).RequireHost($"*:{clientUri.Port}");
         }
-        return app;
     }
 
     /// <summary>

@@ -7,6 +7,8 @@ using RaftKv.Client;
 using RaftKv.Client.Protos;
 using RaftKv.Grpc.Client;
 using RaftKv.Silo;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 
 namespace RaftKv.TestingHost;
 
@@ -32,7 +34,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = FreePorts(4 * nodes, portRange ?? (20_000, 32_000));
+        int[] ports = LoopbackPorts.Free(4 * nodes, portRange);
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
@@ -57,6 +59,34 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public IEnumerable<IPEndPoint> OrleansGateways => _orleans.Values.Select(o => new IPEndPoint(IPAddress.Loopback, o.GatewayPort));
 
     public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
+
+    /// <summary>
+    /// Starts an Orleans client connected to every silo's gateway (static clustering), retrying until the silos'
+    /// gateways accept it or <paramref name="timeout"/> passes. Dispose the returned host to disconnect.
+    /// </summary>
+    public async Task<IHost> StartOrleansClientAsync(TimeSpan timeout)
+    {
+        var elapsed = Stopwatch.StartNew();
+        OrleansSiloOptions first = _orleans.Values.First();
+        while (true)
+        {
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.UseOrleansClient(client => client
+                .UseStaticClustering([.. OrleansGateways])
+                .Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = (first.ClusterId, first.ServiceId)));
+            IHost host = builder.Build();
+            try
+            {
+                await host.StartAsync();
+                return host;
+            }
+            catch (Exception e) when (e is OrleansException or SocketException or TimeoutException && elapsed.Elapsed < timeout)
+            {
+                host.Dispose();
+                await Task.Delay(PollInterval);
+            }
+        }
+    }
 
     public string ClientAddress(ulong id) => Members.Single(m => m.Id == id).ClientAddress;
 
@@ -173,29 +203,4 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     }
 
     private static string Tail(string text) => text.Length > 3000 ? text[^3000..] : text;
-
-    /// <summary>
-    /// Ports that are free now, chosen below Linux's ephemeral range (32768+) so that other tests binding port 0 in
-    /// parallel cannot be handed one of them between this check and the silo's bind.
-    /// </summary>
-    private static int[] FreePorts(int count, (int First, int Last) range)
-    {
-        var ports = new List<int>();
-        while (ports.Count < count)
-        {
-            int port = Random.Shared.Next(range.First, range.Last);
-            if (ports.Contains(port)) continue;
-            try
-            {
-                var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                listener.Stop();
-                ports.Add(port);
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        return [.. ports];
-    }
 }
