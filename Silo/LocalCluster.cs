@@ -14,6 +14,7 @@ public static class LocalCluster
         int nodes = 3;
         string dataDirectory = Path.GetFullPath(".raftkv");
         int clientPortBase = 7101, peerPortBase = 7201, siloPortBase = 11111, gatewayPortBase = 30000;
+        SiloClustering clustering = SiloClustering.RaftKv;
         for (int i = 0; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : "";
@@ -25,8 +26,9 @@ public static class LocalCluster
                 case "--peer-port" when int.TryParse(value, out int p): peerPortBase = p; i++; break;
                 case "--silo-port" when int.TryParse(value, out int s): siloPortBase = s; i++; break;
                 case "--gateway-port" when int.TryParse(value, out int g): gatewayPortBase = g; i++; break;
+                case "--clustering" when Enum.TryParse(value, ignoreCase: true, out SiloClustering c) && Enum.IsDefined(c): clustering = c; i++; break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'\nusage: local-cluster [--nodes 3] [--data-dir .raftkv] [--client-port 7101] [--peer-port 7201] [--silo-port 11111] [--gateway-port 30000]");
+                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'\nusage: local-cluster [--nodes 3] [--data-dir .raftkv] [--client-port 7101] [--peer-port 7201] [--silo-port 11111] [--gateway-port 30000] [--clustering raftkv|development]");
                     return 2;
             }
         }
@@ -38,11 +40,11 @@ public static class LocalCluster
             PeerAddress = $"http://127.0.0.1:{peerPortBase + id - 1}",
         }).ToArray();
         string endpoints = string.Join(",", members.Select(m => m.ClientAddress));
-        var orleans = members.ToDictionary(m => m.Id, m => OrleansOptionsFor(m.Id, siloPortBase, gatewayPortBase));
+        var orleans = members.ToDictionary(m => m.Id, m => OrleansOptionsFor(m.Id, siloPortBase, gatewayPortBase, clustering));
         string gateways = string.Join(",", orleans.Values.Select(o => $"127.0.0.1:{o.GatewayPort}"));
         Console.WriteLine($"RaftKv local cluster: {nodes} nodes, data under {dataDirectory}");
         Console.WriteLine($"  client endpoints: {endpoints}");
-        Console.WriteLine($"  Orleans gateways: {gateways}");
+        Console.WriteLine($"  Orleans gateways: {gateways} ({clustering} clustering)");
         Console.WriteLine($"  try: dotnet run --project Client/RaftKv.Cli -- --endpoints {endpoints} status --all");
         Console.WriteLine($"  or:  dotnet run --project samples/RaftKv.Samples.OrleansClient -- {gateways}");
         Console.WriteLine("  Ctrl+C stops the cluster.");
@@ -69,14 +71,16 @@ public static class LocalCluster
 
     /// <summary>
     /// The Orleans side of node <paramref name="nodeId"/> of a local cluster: consecutive silo and gateway ports, and
-    /// development clustering with the first node's silo as the primary (so that node must be up for a silo to join).
+    /// the membership table in the cluster's own store (any one silo may die), or, with
+    /// <see cref="SiloClustering.Development"/>, in memory on the first node's silo (which must then stay up).
     /// </summary>
-    public static OrleansSiloOptions OrleansOptionsFor(ulong nodeId, int siloPortBase, int gatewayPortBase) => new()
+    public static OrleansSiloOptions OrleansOptionsFor(ulong nodeId, int siloPortBase, int gatewayPortBase,
+        SiloClustering clustering = SiloClustering.RaftKv) => new()
     {
         SiloPort = siloPortBase + (int)nodeId - 1,
         GatewayPort = gatewayPortBase + (int)nodeId - 1,
         AdvertisedAddress = "127.0.0.1",
-        Clustering = SiloClustering.Development,
+        Clustering = clustering,
         PrimarySiloEndpoint = $"127.0.0.1:{siloPortBase}",
     };
 

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using RaftKv.ClientGateway;
 using RaftKv.Grains;
+using RaftKv.Grains.Membership;
 using RaftKv.Node;
 
 namespace RaftKv.Silo;
@@ -164,9 +165,18 @@ public static class SiloHost
                 silo.UseDevelopmentClustering(options.PrimarySiloIPEndPoint);
                 break;
             case SiloClustering.RaftKv:
-                // Merge point for the Raft-backed membership table (issue 7, item 5): silo.UseRaftKvClustering();
-                throw new OptionsException("RaftKv:Orleans:Clustering=RaftKv needs the Raft-backed membership table, which this build does not include yet.");
+                // The table lives in this cluster's own store, reached through the members' client gateways (this
+                // silo's node runtime and gateway start before Orleans asks for the table).
+                NodeOptions node = configuration.GetSection(NodeOptions.SectionName).Get<NodeOptions>() ?? new NodeOptions();
+                silo.UseRaftKvClustering(clustering =>
+                {
+                    clustering.Endpoints = [.. node.Members.Select(m => m.ClientAddress)];
+                    configuration.GetSection(RaftKvClusteringOptions.SectionName).Bind(clustering);
+                });
+                break;
         }
+        silo.Configure<ClusterMembershipOptions>(LanMembershipTiming.Apply);
+        silo.Services.AddOptions<ClusterMembershipOptions>().Bind(configuration.GetSection(LanMembershipTiming.SectionName));
         ConfigureRaftKvGrains(silo, configuration);
     }
 

@@ -31,10 +31,11 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     /// <param name="nodes">How many silos.</param>
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
-    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null)
+    /// <param name="portRange">Where to pick the silos' ports (first inclusive, last exclusive); 20000-32000 by default.</param>
+    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = LoopbackPorts.Free(4 * nodes);
+        int[] ports = LoopbackPorts.Free(4 * nodes, portRange);
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
