@@ -54,7 +54,8 @@ public sealed class Nemesis(ChaosCluster cluster, FaultTimeline timeline)
         timeline.Add(FaultPhase.Heal, "all", "every fault healed");
     }
 
-    private void RestartStopped(string why)
+    /// <summary>Starts every node that is not running (killed, or exited by itself, e.g. fail-stop on a full disk).</summary>
+    public void RestartStopped(string why)
     {
         foreach (ChaosNode node in cluster.Nodes.Where(n => !cluster.IsRunning(n.Id)))
         {

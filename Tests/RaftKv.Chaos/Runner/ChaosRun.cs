@@ -150,6 +150,8 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         var convergeDeadline = Stopwatch.StartNew();
         while (convergeDeadline.Elapsed < RecoveryTimeout)
         {
+            // A node may stop by itself after the heal (fail-stop after a full disk takes a while): a supervisor restarts it.
+            nemesis.RestartStopped("convergence check");
             states = await Task.WhenAll(cluster.Nodes.Select(n => NodeStateAsync(cluster, n, writeOnceProcesses, cancellationToken))).ConfigureAwait(false);
             converged = ConvergenceChecker.Check(states);
             if (converged.Converged) break;
