@@ -61,6 +61,21 @@ public sealed record SiloOptions
     /// <summary>Test only: exposes a fault-injection method on the client port (isolate this node from its peers).</summary>
     public bool EnableTestFaults { get; init; }
 
+    /// <summary>
+    /// Test only, and only with <see cref="EnableTestFaults"/>: linearizable reads skip ReadIndex and read the local
+    /// state, on leaders and followers alike. This breaks linearizability on purpose, so that the chaos runner can
+    /// show it catches stale reads (Tests/RaftKv.Chaos).
+    /// </summary>
+    public bool TestFaultServeReadsLocally { get; init; }
+
+    /// <summary>
+    /// Test only, and only with <see cref="EnableTestFaults"/>: the leader acknowledges a Put as soon as it has
+    /// appended it to its log, before the entry commits, with revisions equal to the entry's index. Acknowledged
+    /// writes are then lost when that leader is cut off or killed; this exists so that the chaos runner can show it
+    /// catches lost writes.
+    /// </summary>
+    public bool TestFaultAcknowledgeBeforeCommit { get; init; }
+
     public SiloMember Self => Members.Single(m => m.Id == NodeId);
 
     public RaftOptions ToRaftOptions(ulong randomSeed) => new()
@@ -93,6 +108,8 @@ public sealed record SiloOptions
         if (SnapshotThresholdBytes < 4096) errors.Add("RaftKv:SnapshotThresholdBytes must be at least 4096.");
         if (StateMachineMemoryBytes < 1L << 20 || (StateMachineMemoryBytes & (StateMachineMemoryBytes - 1)) != 0)
             errors.Add("RaftKv:StateMachineMemoryBytes must be a power of two, at least 1 MiB.");
+        if (!EnableTestFaults && (TestFaultServeReadsLocally || TestFaultAcknowledgeBeforeCommit))
+            errors.Add("RaftKv:TestFaultServeReadsLocally and RaftKv:TestFaultAcknowledgeBeforeCommit need RaftKv:EnableTestFaults=true.");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
     }
