@@ -51,7 +51,7 @@ public sealed class ChaosCluster : IAsyncDisposable
             Network = NamespaceNetwork.Create(options.RunId, options.Nodes);
         }
         bool fakeTime = options.FakeTime && SiloLauncher.FakeTimeLibrary() is not null;
-        int loopbackBase = 18000 + 20 * (options.RunId % 40);
+        int loopbackBase = 18000 + 20 * ((Network?.Run ?? options.RunId) % 40);
         Nodes = [.. Enumerable.Range(1, options.Nodes).Select(id =>
         {
             string address = Network?.Address(id) ?? "127.0.0.1";

@@ -31,33 +31,50 @@ public sealed class NamespaceNetwork : IDisposable
         return null;
     }
 
-    public static NamespaceNetwork Create(int run, int nodes)
+    /// <summary>
+    /// Creates the bridge and namespaces for the first free run number at or after <paramref name="preferredRun"/>
+    /// (a run number is taken while its bridge exists, so concurrent runs on one machine never share or delete each
+    /// other's links).
+    /// </summary>
+    public static NamespaceNetwork Create(int preferredRun, int nodes)
     {
-        var network = new NamespaceNetwork(run, nodes);
-        network.RemoveLeftovers();
-        try
+        for (int attempt = 0; attempt < MaxRuns; attempt++)
         {
-            Shell.Check("ip", "link", "add", network.Bridge, "type", "bridge");
-            Shell.Check("ip", "addr", "add", $"{network.Subnet}.254/24", "dev", network.Bridge);
-            Shell.Check("ip", "link", "set", network.Bridge, "up");
-            for (int node = 1; node <= nodes; node++)
+            var network = new NamespaceNetwork((preferredRun + attempt) % MaxRuns, nodes);
+            if (Shell.Run("ip", "link", "add", network.Bridge, "type", "bridge").ExitCode != 0) continue; // taken
+            try
             {
-                string ns = network.Namespace(node), host = network.HostLink(node);
-                Shell.Check("ip", "netns", "add", ns);
-                Shell.Check("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns);
-                Shell.Check("ip", "link", "set", host, "master", network.Bridge, "up");
-                Shell.Check("ip", "-n", ns, "addr", "add", $"{network.Address(node)}/24", "dev", "eth0");
-                Shell.Check("ip", "-n", ns, "link", "set", "eth0", "up");
-                Shell.Check("ip", "-n", ns, "link", "set", "lo", "up");
-                Shell.Check("ip", "netns", "exec", ns, "iptables", "-F", "INPUT");
+                network.Build();
+                return network;
+            }
+            catch
+            {
+                network.Dispose();
+                throw;
             }
         }
-        catch
+        throw new InvalidOperationException("no free run number for network namespaces (leftovers? see docs/chaos.md for cleanup)");
+    }
+
+    private const int MaxRuns = 200;
+
+    public int Run => _run;
+
+    private void Build()
+    {
+        Shell.Check("ip", "addr", "add", $"{Subnet}.254/24", "dev", Bridge);
+        Shell.Check("ip", "link", "set", Bridge, "up");
+        for (int node = 1; node <= _nodes; node++)
         {
-            network.Dispose();
-            throw;
+            string ns = Namespace(node), host = HostLink(node);
+            Shell.Check("ip", "netns", "add", ns);
+            Shell.Check("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns);
+            Shell.Check("ip", "link", "set", host, "master", Bridge, "up");
+            Shell.Check("ip", "-n", ns, "addr", "add", $"{Address(node)}/24", "dev", "eth0");
+            Shell.Check("ip", "-n", ns, "link", "set", "eth0", "up");
+            Shell.Check("ip", "-n", ns, "link", "set", "lo", "up");
+            Shell.Check("ip", "netns", "exec", ns, "iptables", "-F", "INPUT");
         }
-        return network;
     }
 
     public string Subnet => $"10.213.{_run}";
@@ -101,12 +118,6 @@ public sealed class NamespaceNetwork : IDisposable
             for (int node = 1; node <= _nodes; node++) Shell.Run("ip", "netns", "exec", Namespace(node), "iptables", "-F", "INPUT");
             _cuts.Clear();
         }
-    }
-
-    private void RemoveLeftovers()
-    {
-        for (int node = 1; node <= 9; node++) Shell.Run("ip", "netns", "del", Namespace(node));
-        Shell.Run("ip", "link", "del", Bridge);
     }
 
     public void Dispose()

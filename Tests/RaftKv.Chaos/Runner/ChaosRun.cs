@@ -72,11 +72,13 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         int process = 0;
         for (int i = 0; i < options.RegisterWorkers; i++)
         {
-            workers.Add(Task.Run(() => Workers.RegisterAsync(NewRecorder(++process), options.RegisterKeys, options.Seed * 101 + process, options.ThinkMs, stopWorkers.Token), cancellationToken));
+            int p = ++process; // process ids are fixed before the worker starts: each is one session, one operation at a time
+            workers.Add(Task.Run(() => Workers.RegisterAsync(NewRecorder(p), options.RegisterKeys, options.Seed * 101 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
         }
         for (int i = 0; i < options.CounterWorkers; i++)
         {
-            workers.Add(Task.Run(() => Workers.CounterAsync(NewRecorder(++process), options.Seed * 103 + process, options.ThinkMs, stopWorkers.Token), cancellationToken));
+            int p = ++process;
+            workers.Add(Task.Run(() => Workers.CounterAsync(NewRecorder(p), options.Seed * 103 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
         }
         var writeOnceProcesses = new List<int>();
         for (int i = 0; i < options.WriteOnceWorkers; i++)
