@@ -7,6 +7,11 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         if (args is ["clock-probe"]) return ClockProbe.Run();
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.WriteLine(ChaosOptions.Usage);
+            return 0;
+        }
         ChaosOptions options;
         try
         {
