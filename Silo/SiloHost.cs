@@ -52,6 +52,8 @@ public static class SiloHost
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
         builder.Services.AddSingleton(options);
+        // Peers never close their streams into this silo, so a graceful stop would always wait the whole timeout.
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs));
         builder.Services.AddSingleton<SiloNode>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloNode>());
         builder.Services.AddSingleton<IRaftKvNode>(sp => sp.GetRequiredService<SiloNode>());

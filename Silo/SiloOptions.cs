@@ -55,6 +55,14 @@ public sealed record SiloOptions
     /// <summary>A follower's read waits at most this long for the leader's read index before failing.</summary>
     public int ReadIndexTimeoutMs { get; init; } = 2_000;
 
+    /// <summary>
+    /// How long a stopping silo lets open requests finish before aborting them. Peers hold their Raft streams into
+    /// this silo open indefinitely, so a graceful stop always waits this long; without a bound it waited the host's
+    /// default 30 s, and a node that fail-stopped on a full disk stayed up, refusing everything, for 30 s before it
+    /// exited and could be restarted (found by the chaos runner, Tests/RaftKv.Chaos).
+    /// </summary>
+    public int ShutdownTimeoutMs { get; init; } = 3_000;
+
     /// <summary>When set, the silo stops once that process is gone (the local-cluster launcher and test harnesses set it, so no silo outlives them).</summary>
     public int ParentProcessId { get; init; }
 
@@ -110,6 +118,7 @@ public sealed record SiloOptions
             errors.Add("RaftKv:StateMachineMemoryBytes must be a power of two, at least 1 MiB.");
         if (!EnableTestFaults && (TestFaultServeReadsLocally || TestFaultAcknowledgeBeforeCommit))
             errors.Add("RaftKv:TestFaultServeReadsLocally and RaftKv:TestFaultAcknowledgeBeforeCommit need RaftKv:EnableTestFaults=true.");
+        if (ShutdownTimeoutMs < 0) errors.Add("RaftKv:ShutdownTimeoutMs must not be negative.");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
     }

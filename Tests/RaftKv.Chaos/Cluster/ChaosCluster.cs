@@ -153,6 +153,9 @@ public sealed class ChaosCluster : IAsyncDisposable
         process.Dispose();
     }
 
+    /// <summary>SIGTERM: a graceful stop, as a service manager asks for one.</summary>
+    public void Terminate(int id) => Signal(id, "TERM", pause: false);
+
     public void Pause(int id) => Signal(id, "STOP", pause: true);
 
     public void Resume(int id) => Signal(id, "CONT", pause: false);
