@@ -72,6 +72,7 @@ public sealed record Operation
             _ => Kind.ToString(),
         };
         string note = Note is null ? "" : $"  ({Note})";
-        return $"#{Id,-6} p{Process,-3} [{InvokeUs / 1000.0,10:F1} ms .. {CompleteUs / 1000.0,10:F1} ms] {Outcome,-4} {what}{note}";
+        string complete = CompleteUs == long.MaxValue ? "open-ended" : $"{CompleteUs / 1000.0,10:F1} ms";
+        return $"#{Id,-6} p{Process,-3} [{InvokeUs / 1000.0,10:F1} ms .. {complete}] {Outcome,-4} {what}{note}";
     }
 }

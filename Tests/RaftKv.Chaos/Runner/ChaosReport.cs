@@ -125,7 +125,12 @@ public sealed record ChaosReport
             s.AppendLine(CultureInfo.InvariantCulture, $"key {smallest.Key}: not linearizable. Shortest failing prefix in time: {smallest.FailingHistory.Count} of {smallest.Operations} operations.");
             s.AppendLine("Unknown (info) writes may take effect any time after their invocation, up to the next acknowledged write of the same client.");
             s.AppendLine(CultureInfo.InvariantCulture, $"Rerun: {RerunCommand}");
-            foreach (Operation op in smallest.FailingHistory.OrderBy(o => o.InvokeUs)) s.AppendLine(op.ToString().Replace(long.MaxValue / 1000.0 + "", "∞", StringComparison.Ordinal));
+            var ordered = smallest.FailingHistory.OrderBy(o => o.InvokeUs).ToList();
+            // The prefix is linearizable without its last completed operation, so the contradiction is at its end.
+            s.AppendLine(CultureInfo.InvariantCulture, $"Last {Math.Min(ordered.Count, 30)} operations of the failing prefix (the contradiction is among them):");
+            foreach (Operation op in ordered.TakeLast(30)) s.AppendLine("  " + op);
+            s.AppendLine("The whole failing prefix:");
+            foreach (Operation op in ordered) s.AppendLine("  " + op);
             long from = smallest.FailingHistory.Count == 0 ? 0 : smallest.FailingHistory.Min(o => o.InvokeUs);
             s.AppendLine("faults during this history:");
             foreach (FaultEvent e in Timeline.Where(e => e.TimeUs >= from - 5_000_000 && e.TimeUs <= smallest.FailingHistory.Select(o => o.CompleteUs).Where(t => t != long.MaxValue).DefaultIfEmpty(from).Max()))
