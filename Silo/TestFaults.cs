@@ -11,6 +11,8 @@ namespace RaftKv.Silo;
 /// Test-only fault injection, mapped only when RaftKv:EnableTestFaults is true: "/raftkv.test.Faults/Isolate"
 /// (BoolValue) cuts this node off from its peers in both directions while its client port keeps answering, which is
 /// how the integration tests show that an isolated old leader refuses reads instead of serving stale data.
+/// Two more test faults are configuration switches, refused unless EnableTestFaults is set:
+/// <see cref="SiloOptions.TestFaultServeReadsLocally"/> and <see cref="SiloOptions.TestFaultAcknowledgeBeforeCommit"/>.
 /// </summary>
 public static class TestFaults
 {
