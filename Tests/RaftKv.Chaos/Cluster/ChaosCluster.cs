@@ -66,16 +66,26 @@ public sealed class ChaosCluster : IAsyncDisposable
                 LogFile = Path.Combine(options.RunDirectory, $"node{id}", "silo.log"),
             };
         })];
-        foreach (ChaosNode node in Nodes)
+        try
         {
-            Directory.CreateDirectory(node.DataDirectory);
-            if (node.ClockFile is not null) File.WriteAllText(node.ClockFile, "+0\n");
-            if (options.TmpfsBytes > 0 && Shell.IsRoot)
+            foreach (ChaosNode node in Nodes)
             {
-                Shell.Check("mount", "-t", "tmpfs", "-o", $"size={options.TmpfsBytes}", "tmpfs", node.DataDirectory);
-                _mounted.Add(node.Id);
+                Directory.CreateDirectory(node.DataDirectory);
+                if (node.ClockFile is not null) File.WriteAllText(node.ClockFile, "+0\n");
+                if (options.TmpfsBytes > 0 && Shell.IsRoot)
+                {
+                    Shell.Check("mount", "-t", "tmpfs", "-o", $"size={options.TmpfsBytes}", "tmpfs", node.DataDirectory);
+                    _mounted.Add(node.Id);
+                }
+                _processes[node.Id] = null;
             }
-            _processes[node.Id] = null;
+        }
+        catch
+        {
+            // Leave nothing behind: no namespaces, no mounts.
+            Network?.Dispose();
+            foreach (int id in _mounted) Shell.Run("umount", "-l", Node(id).DataDirectory);
+            throw;
         }
         _statusClient = new RaftKvClient(new RaftKvClientOptions { Endpoints = [.. Nodes.Select(n => n.ClientAddress)], MaxAttempts = 1, AttemptTimeoutMs = 1_000 });
     }
