@@ -57,6 +57,8 @@ public static class SiloHost
         });
         AddRaftKvHosting(builder.Services, options);
         builder.UseOrleans(silo => ConfigureOrleans(silo, builder.Configuration, orleansOptions));
+        // Peers never close their streams into this silo, so a graceful stop must not wait the host's default 30 s.
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs));
 
         WebApplication app = builder.Build();
         EndPeerStreamsWhenStopping(app, options);

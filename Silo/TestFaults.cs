@@ -9,6 +9,8 @@ namespace RaftKv.Silo;
 /// Test-only fault injection, mapped only when RaftKv:EnableTestFaults is true: <c>raftkv.test.Faults/Isolate</c>
 /// (BoolValue) cuts this node off from its peers in both directions while its client port keeps answering, which is
 /// how the integration tests show that an isolated old leader refuses reads instead of serving stale data.
+/// Two more test faults are configuration switches, refused unless EnableTestFaults is set:
+/// <see cref="NodeOptions.TestFaultServeReadsLocally"/> and <see cref="NodeOptions.TestFaultAcknowledgeBeforeCommit"/>.
 /// </summary>
 public sealed class TestFaults(SiloNode node) : Faults.FaultsBase
 {

@@ -56,11 +56,34 @@ public sealed record NodeOptions
     /// <summary>A follower's read waits at most this long for the leader's read index before failing.</summary>
     public int ReadIndexTimeoutMs { get; init; } = 2_000;
 
+    /// <summary>
+    /// How long a stopping silo lets open requests finish before aborting them. Peers hold their Raft streams into
+    /// this silo open indefinitely, so a graceful stop always waits this long; without a bound it waited the host's
+    /// default 30 s, and a node that fail-stopped on a full disk stayed up, refusing everything, for 30 s before it
+    /// exited and could be restarted (found by the chaos runner, Tests/RaftKv.Chaos).
+    /// </summary>
+    public int ShutdownTimeoutMs { get; init; } = 3_000;
+
     /// <summary>When set, the silo stops once that process is gone (the local-cluster launcher and test harnesses set it, so no silo outlives them).</summary>
     public int ParentProcessId { get; init; }
 
     /// <summary>Test only: exposes a fault-injection method on the client port (isolate this node from its peers).</summary>
     public bool EnableTestFaults { get; init; }
+
+    /// <summary>
+    /// Test only, and only with <see cref="EnableTestFaults"/>: linearizable reads skip ReadIndex and read the local
+    /// state, on leaders and followers alike. This breaks linearizability on purpose, so that the chaos runner can
+    /// show it catches stale reads (Tests/RaftKv.Chaos).
+    /// </summary>
+    public bool TestFaultServeReadsLocally { get; init; }
+
+    /// <summary>
+    /// Test only, and only with <see cref="EnableTestFaults"/>: the leader acknowledges a Put as soon as it has
+    /// appended it to its log, before the entry commits, with revisions equal to the entry's index. Acknowledged
+    /// writes are then lost when that leader is cut off or killed; this exists so that the chaos runner can show it
+    /// catches lost writes.
+    /// </summary>
+    public bool TestFaultAcknowledgeBeforeCommit { get; init; }
 
     public NodeMember Self => Members.Single(m => m.Id == NodeId);
 
@@ -96,6 +119,9 @@ public sealed record NodeOptions
         if (SnapshotThresholdBytes < 4096) errors.Add("RaftKv:SnapshotThresholdBytes must be at least 4096.");
         // The state machine's own rules are the single source of truth (e.g. two FASTER pages of memory at least).
         foreach (string error in ToStateMachineOptions().Validate()) errors.Add($"RaftKv:StateMachineMemoryBytes ({StateMachineMemoryBytes}): {error}");
+        if (!EnableTestFaults && (TestFaultServeReadsLocally || TestFaultAcknowledgeBeforeCommit))
+            errors.Add("RaftKv:TestFaultServeReadsLocally and RaftKv:TestFaultAcknowledgeBeforeCommit need RaftKv:EnableTestFaults=true.");
+        if (ShutdownTimeoutMs < 0) errors.Add("RaftKv:ShutdownTimeoutMs must not be negative.");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
     }

@@ -113,6 +113,12 @@ public sealed partial class RaftDriver
                     // Leadership was lost and regained within one drain: the older proposal at this index is gone.
                     replaced.Reply.TrySetException(new UnavailableException(LeadershipLost));
                 }
+                if (_options.TestFaultAcknowledgeBeforeCommit && IsPut(propose.Command))
+                {
+                    // Test fault (validated to need EnableTestFaults): acknowledge before the entry commits.
+                    propose.Reply.TrySetResult(new KvReply { Status = KvStatus.Ok, Version = new KeyVersion(result.Index, result.Index) }.Encode());
+                    break;
+                }
                 _proposals[result.Index] = (result.Term, propose.Reply);
                 break;
             case ProposeOutcome.NotLeader:
@@ -125,6 +131,9 @@ public sealed partial class RaftDriver
                 break;
         }
     }
+
+    private static bool IsPut(ReadOnlyMemory<byte> command) =>
+        KvCommand.TryDecode(command, out KvCommand? decoded, out _) && decoded.Type == KvCommandType.Put;
 
     private void HandleRead(Input.Read read)
     {

@@ -118,6 +118,8 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     public Task ReadIndexAsync(CancellationToken cancellationToken)
     {
+        // Test fault (validated to need EnableTestFaults): no ReadIndex at all, the caller reads whatever is applied here.
+        if (_options.TestFaultServeReadsLocally) return Task.CompletedTask;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Post(new Input.Read(done));
         return done.Task.WaitAsync(cancellationToken);
