@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using RaftKv.Client;
+using RaftKv.Grains;
 using RaftKv.Simulation;
 using RaftKv.TestingHost;
 
@@ -25,17 +28,34 @@ internal static class ClusterBenchmark
 
         byte[] value = new byte[256];
         Random.Shared.NextBytes(value);
+        // --client grpc (default) uses the gRPC gateway through RaftKvClient sessions; --client orleans runs the same
+        // load through KV grains from one Orleans client (what an Orleans application does).
+        bool orleans = BenchmarkArguments.Text(args, "--client", "grpc") switch
+        {
+            "grpc" => false,
+            "orleans" => true,
+            string other => throw new ArgumentException($"--client must be grpc or orleans, not '{other}'"),
+        };
+        using IHost? orleansClient = orleans ? await cluster.StartOrleansClientAsync(TimeSpan.FromSeconds(60)) : null;
+        IClusterClient? grains = orleansClient?.Services.GetRequiredService<IClusterClient>();
+        string via = orleans ? "KV grains (Orleans client)" : "gRPC gateway";
         foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 1, 16, 64, 256 })
         {
-            (long count, double elapsed, double[] latencies) = await RunLoadAsync(cluster, concurrency, seconds,
-                (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value));
-            Console.WriteLine($"writes: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)");
+            (long count, double elapsed, double[] latencies) = grains is null
+                ? await RunLoadAsync(cluster, concurrency, seconds,
+                    (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value))
+                : await RunLoadAsync(concurrency, seconds,
+                    (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").PutAsync(value));
+            Console.WriteLine($"writes via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)");
         }
         foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 16, 64 })
         {
-            (long count, double elapsed, double[] latencies) = await RunLoadAsync(cluster, concurrency, seconds,
-                (client, worker, i) => client.GetAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}")));
-            Console.WriteLine($"linearizable reads: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms");
+            (long count, double elapsed, double[] latencies) = grains is null
+                ? await RunLoadAsync(cluster, concurrency, seconds,
+                    (client, worker, i) => client.GetAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}")))
+                : await RunLoadAsync(concurrency, seconds,
+                    (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").GetAsync());
+            Console.WriteLine($"linearizable reads via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms");
         }
 
         var failovers = new List<double>();
@@ -69,6 +89,15 @@ internal static class ClusterBenchmark
         using var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
         var clients = Enumerable.Range(0, concurrency).Select(_ => cluster.NewClient(handler)).ToArray();
         foreach (RaftKvClient client in clients) await operation(client, -1, 0); // register sessions, find the leader
+        var result = await RunLoadAsync(concurrency, seconds, (worker, i) => operation(clients[worker], worker, i));
+        foreach (RaftKvClient client in clients) await client.DisposeAsync();
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="concurrency"/> workers, each issuing its next operation when the last completes.</summary>
+    private static async Task<(long Count, double Seconds, double[] LatenciesMs)> RunLoadAsync(
+        int concurrency, double seconds, Func<int, long, Task> operation)
+    {
         var latencies = new List<double>[concurrency];
         long count = 0;
         var stopwatch = Stopwatch.StartNew();
@@ -78,13 +107,11 @@ internal static class ClusterBenchmark
             for (long i = 0; stopwatch.Elapsed.TotalSeconds < seconds; i++)
             {
                 long start = Stopwatch.GetTimestamp();
-                await operation(clients[worker], worker, i);
+                await operation(worker, i);
                 mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 Interlocked.Increment(ref count);
             }
         })));
-        double elapsed = stopwatch.Elapsed.TotalSeconds;
-        foreach (RaftKvClient client in clients) await client.DisposeAsync();
-        return (count, elapsed, [.. latencies.SelectMany(l => l)]);
+        return (count, stopwatch.Elapsed.TotalSeconds, [.. latencies.SelectMany(l => l)]);
     }
 }
