@@ -60,8 +60,10 @@ public static class RaftMessageCodec
         {
             throw new InvalidDataException("the Raft message is missing");
         }
-        var type = (MessageType)proto.Type;
-        if (!Enum.IsDefined(type))
+        // MessageType and EntryType are bytes while protobuf enums are int32: range-check before the cast, or 261
+        // would wrap to 5 and an unknown wire type would be taken for AppendEntries.
+        var type = (MessageType)(byte)proto.Type;
+        if ((int)proto.Type is < 0 or > byte.MaxValue || !Enum.IsDefined(type))
         {
             throw new InvalidDataException($"unknown Raft message type {(int)proto.Type}");
         }
@@ -69,8 +71,8 @@ public static class RaftMessageCodec
         for (int i = 0; i < entries.Length; i++)
         {
             Wire.Entry entry = proto.Entries[i];
-            var entryType = (EntryType)entry.Type;
-            if (!Enum.IsDefined(entryType))
+            var entryType = (EntryType)(byte)entry.Type;
+            if ((int)entry.Type is < 0 or > byte.MaxValue || !Enum.IsDefined(entryType))
             {
                 throw new InvalidDataException($"unknown entry type {(int)entry.Type} at index {entry.Index}");
             }
