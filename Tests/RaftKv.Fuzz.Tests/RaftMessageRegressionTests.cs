@@ -28,9 +28,12 @@ public sealed class RaftMessageRegressionTests
         Assert.Contains("node id 0", exception.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>Found by AFL++ in the same run: the constructor's other invariant, a node both voter and learner.</summary>
     [Fact]
-    public void Snapshot_configuration_naming_a_node_as_voter_and_learner_is_rejected_as_InvalidDataException()
+    public async Task Snapshot_configuration_naming_a_node_as_voter_and_learner_is_rejected_as_InvalidDataException()
     {
+        Assert.Equal(FuzzOutcome.Rejected, await Corpus.ExecuteAsync(Target, Corpus.Read("raft-message", "crash-snapshot-configuration-voter-and-learner")));
+
         var wire = new Wire.RaftMessage
         {
             Type = Wire.RaftMessageType.InstallSnapshot, From = 1, To = 2, Term = 3,

@@ -61,7 +61,10 @@ public static class RaftMessageTarget
         return FuzzOutcome.Accepted;
     }
 
-    /// <summary>The codec must refuse what it cannot represent, not silently change it (for example an out-of-range enum).</summary>
+    /// <summary>
+    /// The codec must refuse what it cannot represent, not silently change it (for example an out-of-range enum), and
+    /// must refuse a configuration entry that Raft could not decode.
+    /// </summary>
     private static void CheckMatchesWire(Wire.RaftMessage wire, Message message)
     {
         if ((int)wire.Type != (int)message.Type || wire.Entries.Count != message.Entries.Count || wire.Term != message.Term)
@@ -73,6 +76,10 @@ public static class RaftMessageTarget
             if ((int)wire.Entries[i].Type != (int)message.Entries[i].Type)
             {
                 throw new FuzzPropertyException($"entry {i} has wire type {(int)wire.Entries[i].Type} but decoded as {message.Entries[i].Type}");
+            }
+            if (message.Entries[i].Type == EntryType.Configuration)
+            {
+                Properties.ConfigurationEntryDecodes(message.Entries[i]);
             }
         }
     }

@@ -10,7 +10,7 @@ namespace RaftKv.Fuzz.Targets;
 /// <summary>
 /// WAL recovery. The input is a WAL directory image (<see cref="Decode"/>): segments put durably into a
 /// <see cref="SimulatedFileSystem"/>, then <see cref="WriteAheadLog.Open"/>. Damage must surface as
-/// <see cref="WalCorruptionException"/>. After a successful recovery the target checks that every entry reads back,
+/// <see cref="WalCorruptionException"/>. After a successful recovery the target checks that every entry reads back with a known type,
 /// that one more entry can be appended, and that the recovered directory reopens to the same log.
 /// </summary>
 public static class WalRecoveryTarget
@@ -43,6 +43,18 @@ public static class WalRecoveryTarget
             if (read.Status != LogReadStatus.Ok || read.Entries.Count != (int)(wal.LastIndex + 1 - wal.FirstIndex))
             {
                 throw new FuzzPropertyException($"recovered entries {wal.FirstIndex}..{wal.LastIndex} do not read back: {read.Status}, {read.Entries.Count}");
+            }
+            foreach (LogEntry entry in read.Entries)
+            {
+                // Raft must never be handed an entry it cannot interpret: the WAL refuses unknown entry types.
+                if (!Enum.IsDefined(entry.Type))
+                {
+                    throw new FuzzPropertyException($"recovered entry {entry.Index} has unknown type {(byte)entry.Type}");
+                }
+                if (entry.Type == EntryType.Configuration)
+                {
+                    Properties.ConfigurationEntryDecodes(entry);
+                }
             }
             if (wal.LastIndex == ulong.MaxValue)
             {
