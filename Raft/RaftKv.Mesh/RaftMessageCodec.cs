@@ -53,7 +53,7 @@ public static class RaftMessageCodec
         return proto;
     }
 
-    /// <exception cref="InvalidDataException">Unknown message or entry type, missing or malformed snapshot metadata.</exception>
+    /// <exception cref="InvalidDataException">Unknown message or entry type, a configuration entry that does not decode, missing or malformed snapshot metadata.</exception>
     public static Message FromProto(Wire.RaftMessage proto)
     {
         if (proto is null)
@@ -75,6 +75,11 @@ public static class RaftMessageCodec
             if ((int)entry.Type is < 0 or > byte.MaxValue || !Enum.IsDefined(entryType))
             {
                 throw new InvalidDataException($"unknown entry type {(int)entry.Type} at index {entry.Index}");
+            }
+            if (entryType == EntryType.Configuration)
+            {
+                // Raft decodes a configuration entry as soon as it is appended; refuse here one it could not decode.
+                DecodeConfiguration(entry.Data.Span, $"configuration entry {entry.Index}");
             }
             entries[i] = new LogEntry(entry.Index, entry.Term, entryType, entry.Data.Memory);
         }
@@ -164,17 +169,18 @@ public static class RaftMessageCodec
         return new ChunkReceipt(outcome, proto.NextOffsetBytes);
     }
 
-    private static SnapshotMetadata FromProto(Wire.SnapshotMetadata proto)
+    private static SnapshotMetadata FromProto(Wire.SnapshotMetadata proto) =>
+        new(proto.Index, proto.Term, DecodeConfiguration(proto.Configuration.Span, "snapshot configuration"));
+
+    private static ClusterConfiguration DecodeConfiguration(ReadOnlySpan<byte> bytes, string what)
     {
-        ClusterConfiguration configuration;
         try
         {
-            configuration = ClusterConfiguration.Decode(proto.Configuration.Span);
+            return ClusterConfiguration.Decode(bytes);
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException)
         {
-            throw new InvalidDataException($"malformed snapshot configuration: {exception.Message}", exception);
+            throw new InvalidDataException($"malformed {what}: {exception.Message}", exception);
         }
-        return new SnapshotMetadata(proto.Index, proto.Term, configuration);
     }
 }
