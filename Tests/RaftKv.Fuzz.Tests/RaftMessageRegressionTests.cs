@@ -69,6 +69,22 @@ public sealed class RaftMessageRegressionTests
         Assert.Contains("unknown entry type", exception.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Found by AFL++ (second run, with the check that nothing Raft cannot interpret is accepted): an AppendEntries
+    /// carrying a configuration entry whose data does not decode was accepted, and RaftNode.OnConfigurationAppended
+    /// would then throw FormatException inside the core's step, from one forged peer message.
+    /// </summary>
+    [Fact]
+    public async Task Configuration_entry_that_does_not_decode_is_rejected_as_InvalidDataException()
+    {
+        Assert.Equal(FuzzOutcome.Rejected, await Corpus.ExecuteAsync(Target, Corpus.Read("raft-message", "crash-configuration-entry-does-not-decode")));
+
+        var wire = new Wire.RaftMessage { Type = Wire.RaftMessageType.AppendEntries, From = 1, To = 2, Term = 3 };
+        wire.Entries.Add(new Wire.Entry { Index = 1, Term = 3, Type = Wire.RaftEntryType.Configuration, Data = ByteString.CopyFrom(1, 2, 3) });
+        var exception = Assert.Throws<InvalidDataException>(() => RaftMessageCodec.FromProto(wire));
+        Assert.Contains("malformed configuration entry 1", exception.Message, StringComparison.Ordinal);
+    }
+
     internal static byte[] Configuration(ulong[] voters, ulong[] learners)
     {
         byte[] bytes = new byte[8 + 8 * (voters.Length + learners.Length)];
