@@ -73,6 +73,21 @@ public sealed class WalRegressionTests
         Assert.Contains("exactly 8", exception.Reason, StringComparison.Ordinal);
     }
 
+    /// <summary>Found in review of the wal-recovery target: after entry ulong.MaxValue the expected next index wrapped to 0.</summary>
+    [Fact]
+    public void Entry_after_index_ulong_max_is_corruption_not_a_wrapped_index()
+    {
+        var fileSystem = new SimulatedFileSystem(new DeterministicRandom(1));
+        byte[] hardState = new byte[24];
+        fileSystem.WriteAllBytesDurably($"/wal/{ulong.MaxValue:D20}.wal",
+            [.. Record(HardStateRecord, hardState), .. Record(EntryRecord, Entry(ulong.MaxValue, 1, 0, [])), .. Record(EntryRecord, Entry(0, 1, 0, []))]);
+
+        var exception = Assert.Throws<WalCorruptionException>(() => WriteAheadLog.Open(fileSystem, "/wal", new WalOptions()));
+
+        Assert.Equal(SecondRecordOffset + 32, exception.Offset);
+        Assert.Contains("does not follow last index 18446744073709551615", exception.Reason, StringComparison.Ordinal);
+    }
+
     /// <summary>Opens a WAL whose only segment holds a valid HardState record and then <paramref name="record"/>.</summary>
     private static WalCorruptionException AssertCorrupt(byte[] record)
     {
