@@ -53,15 +53,17 @@ public static class RaftMessageCodec
         return proto;
     }
 
-    /// <exception cref="InvalidDataException">Unknown message or entry type, missing or malformed snapshot metadata.</exception>
+    /// <exception cref="InvalidDataException">Unknown message or entry type, a configuration entry that does not decode, missing or malformed snapshot metadata.</exception>
     public static Message FromProto(Wire.RaftMessage proto)
     {
         if (proto is null)
         {
             throw new InvalidDataException("the Raft message is missing");
         }
-        var type = (MessageType)proto.Type;
-        if (!Enum.IsDefined(type))
+        // MessageType and EntryType are bytes while protobuf enums are int32: range-check before the cast, or 261
+        // would wrap to 5 and an unknown wire type would be taken for AppendEntries.
+        var type = (MessageType)(byte)proto.Type;
+        if ((int)proto.Type is < 0 or > byte.MaxValue || !Enum.IsDefined(type))
         {
             throw new InvalidDataException($"unknown Raft message type {(int)proto.Type}");
         }
@@ -69,10 +71,15 @@ public static class RaftMessageCodec
         for (int i = 0; i < entries.Length; i++)
         {
             Wire.Entry entry = proto.Entries[i];
-            var entryType = (EntryType)entry.Type;
-            if (!Enum.IsDefined(entryType))
+            var entryType = (EntryType)(byte)entry.Type;
+            if ((int)entry.Type is < 0 or > byte.MaxValue || !Enum.IsDefined(entryType))
             {
                 throw new InvalidDataException($"unknown entry type {(int)entry.Type} at index {entry.Index}");
+            }
+            if (entryType == EntryType.Configuration)
+            {
+                // Raft decodes a configuration entry as soon as it is appended; refuse here one it could not decode.
+                DecodeConfiguration(entry.Data.Span, $"configuration entry {entry.Index}");
             }
             entries[i] = new LogEntry(entry.Index, entry.Term, entryType, entry.Data.Memory);
         }
@@ -162,17 +169,18 @@ public static class RaftMessageCodec
         return new ChunkReceipt(outcome, proto.NextOffsetBytes);
     }
 
-    private static SnapshotMetadata FromProto(Wire.SnapshotMetadata proto)
+    private static SnapshotMetadata FromProto(Wire.SnapshotMetadata proto) =>
+        new(proto.Index, proto.Term, DecodeConfiguration(proto.Configuration.Span, "snapshot configuration"));
+
+    private static ClusterConfiguration DecodeConfiguration(ReadOnlySpan<byte> bytes, string what)
     {
-        ClusterConfiguration configuration;
         try
         {
-            configuration = ClusterConfiguration.Decode(proto.Configuration.Span);
+            return ClusterConfiguration.Decode(bytes);
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException)
         {
-            throw new InvalidDataException($"malformed snapshot configuration: {exception.Message}", exception);
+            throw new InvalidDataException($"malformed {what}: {exception.Message}", exception);
         }
-        return new SnapshotMetadata(proto.Index, proto.Term, configuration);
     }
 }

@@ -48,6 +48,8 @@ public sealed class ClusterConfiguration : IEquatable<ClusterConfiguration>
         return bytes;
     }
 
+    /// <summary>Decodes <see cref="Encode"/>'s layout.</summary>
+    /// <exception cref="FormatException">The length does not match the counts, or an id is 0 or appears twice.</exception>
     public static ClusterConfiguration Decode(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < 8)
@@ -64,6 +66,20 @@ public sealed class ClusterConfiguration : IEquatable<ClusterConfiguration>
         for (int i = 0; i < ids.Length; i++)
         {
             ids[i] = BinaryPrimitives.ReadUInt64LittleEndian(bytes[(8 + 8 * i)..]);
+        }
+        // The bytes come from disk or a peer: what the constructor asserts as an invariant is a format error here.
+        ulong[] sorted = [.. ids];
+        Array.Sort(sorted);
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            if (sorted[i] == 0)
+            {
+                throw new FormatException("cluster configuration names node id 0, which is reserved for 'nobody'");
+            }
+            if (i > 0 && sorted[i] == sorted[i - 1])
+            {
+                throw new FormatException($"cluster configuration names node {sorted[i]} twice");
+            }
         }
         return new ClusterConfiguration(ids.Take((int)voters), ids.Skip((int)voters));
     }

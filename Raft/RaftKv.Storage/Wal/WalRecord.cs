@@ -57,28 +57,61 @@ internal static class WalRecord
 
     public static bool IsKnownType(WalRecordType type) => type is >= WalRecordType.Entry and <= WalRecordType.Truncate;
 
+    // The decoders run on records whose CRC matched, so a bad payload was written like this (a bug or a forged file,
+    // not rot). They report it as FormatException, which recovery turns into WalCorruptionException (row 5).
+
     public static LogEntry DecodeEntry(ReadOnlySpan<byte> payload, bool copyData)
     {
+        RequireLength(payload, EntryPayloadPrefixSize, exact: false, WalRecordType.Entry);
         ulong index = BinaryPrimitives.ReadUInt64LittleEndian(payload);
         ulong term = BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]);
         var entryType = (EntryType)payload[16];
+        if (!Enum.IsDefined(entryType))
+        {
+            throw new FormatException($"entry {index} has unknown entry type {payload[16]}");
+        }
         ReadOnlyMemory<byte> data = copyData ? payload[EntryPayloadPrefixSize..].ToArray() : ReadOnlyMemory<byte>.Empty;
         return new LogEntry(index, term, entryType, data);
     }
 
-    public static HardState DecodeHardState(ReadOnlySpan<byte> payload) => new(
-        BinaryPrimitives.ReadUInt64LittleEndian(payload),
-        BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]),
-        BinaryPrimitives.ReadUInt64LittleEndian(payload[16..]));
-
-    public static (SnapshotMetadata Metadata, SnapshotMode Mode) DecodeSnapshot(ReadOnlySpan<byte> payload) => (
-        new SnapshotMetadata(
+    public static HardState DecodeHardState(ReadOnlySpan<byte> payload)
+    {
+        RequireLength(payload, 24, exact: true, WalRecordType.HardState);
+        return new HardState(
             BinaryPrimitives.ReadUInt64LittleEndian(payload),
             BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]),
-            ClusterConfiguration.Decode(payload[17..])),
-        (SnapshotMode)payload[16]);
+            BinaryPrimitives.ReadUInt64LittleEndian(payload[16..]));
+    }
 
-    public static ulong DecodeTruncate(ReadOnlySpan<byte> payload) => BinaryPrimitives.ReadUInt64LittleEndian(payload);
+    public static (SnapshotMetadata Metadata, SnapshotMode Mode) DecodeSnapshot(ReadOnlySpan<byte> payload)
+    {
+        RequireLength(payload, 17, exact: false, WalRecordType.Snapshot);
+        var mode = (SnapshotMode)payload[16];
+        if (!Enum.IsDefined(mode))
+        {
+            throw new FormatException($"snapshot record has unknown mode {payload[16]}");
+        }
+        return (
+            new SnapshotMetadata(
+                BinaryPrimitives.ReadUInt64LittleEndian(payload),
+                BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]),
+                ClusterConfiguration.Decode(payload[17..])),
+            mode);
+    }
+
+    public static ulong DecodeTruncate(ReadOnlySpan<byte> payload)
+    {
+        RequireLength(payload, 8, exact: true, WalRecordType.Truncate);
+        return BinaryPrimitives.ReadUInt64LittleEndian(payload);
+    }
+
+    private static void RequireLength(ReadOnlySpan<byte> payload, int bytes, bool exact, WalRecordType type)
+    {
+        if (payload.Length < bytes || (exact && payload.Length != bytes))
+        {
+            throw new FormatException($"{type} payload is {payload.Length} bytes; it must be {(exact ? "exactly" : "at least")} {bytes}");
+        }
+    }
 }
 
 /// <summary>

@@ -179,9 +179,15 @@ public sealed partial class WriteAheadLog
             {
                 case WalRecordType.Entry:
                     LogEntry entry = WalRecord.DecodeEntry(payload, copyData: false);
-                    if (entry.Index != LastIndex + 1)
+                    if (entry.Index != LastIndex + 1 || LastIndex == ulong.MaxValue)
                     {
                         throw new WalCorruptionException(segment.Path, offset, $"entry {entry.Index} does not follow last index {LastIndex}");
+                    }
+                    if (entry.Type == EntryType.Configuration)
+                    {
+                        // Raft decodes configuration entries when it is handed them (and at every restart): refuse here
+                        // one it could not decode, with the file and offset, rather than fail later inside the core.
+                        ClusterConfiguration.Decode(payload[WalRecord.EntryPayloadPrefixSize..]);
                     }
                     _entries.Add(new EntryLocation(segment, offset, recordSize, entry.Term));
                     break;
