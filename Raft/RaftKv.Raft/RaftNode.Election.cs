@@ -104,23 +104,7 @@ public sealed partial class RaftNode
         }
     }
 
-    private enum VoteResult { Pending, Won, Lost }
-
-    private VoteResult TallyVotes()
-    {
-        int granted = 0, rejected = 0;
-        foreach (ulong voter in Configuration.Voters)
-        {
-            if (_votes.TryGetValue(voter, out bool vote))
-            {
-                if (vote) granted++; else rejected++;
-            }
-        }
-        int quorum = Configuration.QuorumSize;
-        if (granted >= quorum) return VoteResult.Won;
-        if (rejected > Configuration.Voters.Count - quorum) return VoteResult.Lost;
-        return VoteResult.Pending;
-    }
+    private VoteResult TallyVotes() => Configuration.Quorum.Tally(_voteOf);
 
     private void BecomeLeader()
     {

@@ -84,20 +84,12 @@ public sealed partial class RaftNode
         _pendingReads.RemoveRange(0, released);
     }
 
-    /// <summary>The highest round acknowledged by a quorum of voters; this node acknowledges every round it sends.</summary>
-    private ulong ConfirmedReadRound()
-    {
-        ulong selfRound = _readRoundRequested ? _readRound + 1 : _readRound;
-        if (Configuration.Voters.Count == 1 && IsVoter) return selfRound;
-        var rounds = new List<ulong>(Configuration.Voters.Count);
-        foreach (ulong voter in Configuration.Voters)
-        {
-            if (voter == Id) rounds.Add(_readRound);
-            else rounds.Add(_progress.TryGetValue(voter, out Progress? progress) ? progress.ReadRoundAcked : 0);
-        }
-        rounds.Sort();
-        return rounds[rounds.Count - Configuration.QuorumSize];
-    }
+    /// <summary>
+    /// The highest round acknowledged by a quorum of voters. This node acknowledges every round it has sent or is
+    /// about to send; the others cannot have acknowledged a round not sent yet, so a quorum of more than one voter
+    /// never confirms it early, and a single voter confirms at once.
+    /// </summary>
+    private ulong ConfirmedReadRound() => Configuration.Quorum.CommittedIndex(_readRoundAcked);
 
     private void CompleteRead(ulong requestId, ulong requestedBy, ulong index, bool succeeded)
     {

@@ -72,15 +72,12 @@ public sealed partial class RaftNode
         }
     }
 
+    /// <summary>Raft thesis 6.2: whether a quorum was heard from since the last check; starts the next period.</summary>
     private bool QuorumRecentlyActive()
     {
-        int active = IsVoter ? 1 : 0;
-        foreach ((ulong member, Progress progress) in _progress)
-        {
-            if (progress.RecentActive && Configuration.IsVoter(member)) active++;
-            progress.RecentActive = false;
-        }
-        return active >= Configuration.QuorumSize;
+        bool active = Configuration.Quorum.Tally(_recentlyActive) == VoteResult.Won;
+        foreach (Progress progress in _progress.Values) progress.RecentActive = false;
+        return active;
     }
 
     private void BroadcastHeartbeat()
@@ -241,18 +238,7 @@ public sealed partial class RaftNode
     }
 
     /// <summary>The largest index that a quorum of voters holds durably (this node counts its stable index).</summary>
-    private ulong QuorumMatchIndex()
-    {
-        var matches = new List<ulong>(Configuration.Voters.Count);
-        foreach (ulong voter in Configuration.Voters)
-        {
-            if (voter == Id) matches.Add(_log.Stable);
-            else if (_progress.TryGetValue(voter, out Progress? progress)) matches.Add(progress.Match);
-            else matches.Add(0);
-        }
-        matches.Sort();
-        return matches[matches.Count - Configuration.QuorumSize];
-    }
+    private ulong QuorumMatchIndex() => Configuration.Quorum.CommittedIndex(_durableMatch);
 
     private void HandleAppendEntries(Message request)
     {

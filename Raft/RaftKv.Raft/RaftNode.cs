@@ -23,6 +23,13 @@ public sealed partial class RaftNode
     private SoftState _reportedSoftState;
     private Ready? _outstandingReady;
 
+    // What each voter contributes to a quorum count (Quorum.cs does the counting). Cached so counting allocates
+    // no closures on the commit path.
+    private readonly Func<ulong, ulong> _durableMatch;
+    private readonly Func<ulong, ulong> _readRoundAcked;
+    private readonly Func<ulong, bool?> _voteOf;
+    private readonly Func<ulong, bool?> _recentlyActive;
+
     // Timers, in ticks (Raft thesis 3.4).
     private int _electionElapsedTicks;
     private int _heartbeatElapsedTicks;
@@ -38,6 +45,12 @@ public sealed partial class RaftNode
             "The persistent state has no snapshot metadata: a new cluster starts from PersistentState.ForNewCluster.", nameof(state));
 
         _options = options;
+        _durableMatch = voter => voter == Id ? _log!.Stable : _progress.TryGetValue(voter, out Progress? p) ? p.Match : 0;
+        _readRoundAcked = voter => voter == Id
+            ? (_readRoundRequested ? _readRound + 1 : _readRound)
+            : _progress.TryGetValue(voter, out Progress? p) ? p.ReadRoundAcked : 0;
+        _voteOf = voter => _votes.TryGetValue(voter, out bool granted) ? granted : null;
+        _recentlyActive = voter => voter == Id || (_progress.TryGetValue(voter, out Progress? p) && p.RecentActive);
         _random = new DeterministicRandom(options.RandomSeed ^ (options.NodeId * 0x9E3779B97F4A7C15UL));
         _log = new RaftLog(snapshot);
         _log.LoadRecovered(state.Entries, state.HardState.Commit, state.AppliedIndex);
