@@ -15,7 +15,7 @@ public sealed partial class RaftNode
     }
 
     /// <summary>Starts a PreVote round (Raft thesis 9.6) or a real election (thesis 3.4).</summary>
-    private void Campaign(bool preVote)
+    private void Campaign(bool preVote, bool leadershipTransfer = false)
     {
         _votes.Clear();
         ResetElectionTimer();
@@ -48,6 +48,7 @@ public sealed partial class RaftNode
             Send(new Message
             {
                 Type = type, From = Id, To = voter, Term = campaignTerm, LogIndex = _log.LastIndex, LogTerm = _log.LastTerm,
+                LeadershipTransfer = leadershipTransfer,
             });
         }
     }
@@ -117,6 +118,7 @@ public sealed partial class RaftNode
         _readRound = 0;
         _readRoundRequested = false;
         _committedInCurrentTerm = false;
+        AbortTransfer();
         ResetProgress();
         // Raft thesis 3.6.2 and 6.4: a no-op entry lets the new leader commit entries of earlier terms, and tells
         // it which entries are committed before it serves ReadIndex.

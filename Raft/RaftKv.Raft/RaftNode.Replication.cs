@@ -19,6 +19,10 @@ public sealed partial class RaftNode
     private ProposeResult ProposeEntry(EntryType type, ReadOnlyMemory<byte> data)
     {
         if (Role != RaftRole.Leader) return new ProposeResult(ProposeOutcome.NotLeader, 0, 0, Leader);
+        if (_transferTarget != 0)
+        {
+            return new ProposeResult(ProposeOutcome.TransferringLeadership, 0, 0, _transferTarget, "leadership is being transferred");
+        }
         if (_log.LastIndex - _log.Committed >= (ulong)_options.MaxUncommittedEntries)
         {
             return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "too many uncommitted entries");
@@ -46,6 +50,7 @@ public sealed partial class RaftNode
     {
         _heartbeatElapsedTicks++;
         _electionElapsedTicks++;
+        TickTransfer();
         foreach (Progress progress in _progress.Values)
         {
             if (progress.State == ProgressState.Snapshot && ++progress.SnapshotTicks > 2 * _options.ElectionTimeoutTicks)
@@ -172,6 +177,8 @@ public sealed partial class RaftNode
                 break;
         }
         MaybeCommit();
+        if (Role != RaftRole.Leader) return; // the commit removed us (thesis 4.2.2)
+        if (response.From == _transferTarget) MaybeSendTimeoutNow();
         if (wasPaused || progress.Next <= _log.LastIndex) _replicationPending = true;
     }
 
