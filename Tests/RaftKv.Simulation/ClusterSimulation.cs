@@ -245,6 +245,7 @@ public sealed class ClusterSimulation
         if (ready.Snapshot is { } installing) Trace?.Invoke($"{NowMs,6}ms node {node.Id} installs {installing}");
         if (ready.LeadershipLoss is { } loss) Trace?.Invoke($"{NowMs,6}ms node {node.Id} lost leadership: {loss}");
         CompleteReads(node, ready);
+        CheckLeadershipLossReported(node, ready);
         foreach (Message message in ready.Messages) SendMessage(node, message);
         byte[]? snapshotData = ready.Snapshot is { } snapshot ? node.TakeStagedSnapshot(snapshot.Index) : null;
         if (ready.Snapshot is not null && snapshotData is null)
@@ -533,6 +534,22 @@ public sealed class ClusterSimulation
                 _reads.Remove(id);
             }
         }
+    }
+
+    /// <summary>
+    /// Fail-fast for proposals: a node that led term T at its previous Ready and does not lead T now must say so in
+    /// this Ready (<see cref="Ready.LeadershipLoss"/>), so that its driver fails the proposals it holds at once.
+    /// </summary>
+    private void CheckLeadershipLossReported(SimulatedNode node, Ready ready)
+    {
+        RaftNode raft = node.Raft!;
+        ulong led = node.LeadingTermAtLastReady;
+        bool stillLeading = raft.Role == RaftRole.Leader && raft.Term == led;
+        if (led != 0 && !stillLeading && (ready.LeadershipLoss is not { } loss || loss.Term < led))
+        {
+            _checker.Violation($"fail fast: node {node.Id} stopped leading term {led} (now {raft.Role} of term {raft.Term}) without reporting LeadershipLoss");
+        }
+        node.LeadingTermAtLastReady = raft.Role == RaftRole.Leader ? raft.Term : 0;
     }
 
     private void Propose(SimulatedNode target, ulong id)
