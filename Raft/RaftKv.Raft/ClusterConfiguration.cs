@@ -15,6 +15,7 @@ public sealed class ClusterConfiguration : IEquatable<ClusterConfiguration>
         Learners = (learners ?? []).Distinct().Order().ToArray();
         Invariant.Check(Voters.All(v => v != 0) && Learners.All(l => l != 0), "node id 0 is reserved for 'nobody'");
         Invariant.Check(!Voters.Intersect(Learners).Any(), "a node cannot be both voter and learner");
+        Quorum = new JointQuorum(new MajorityQuorum(Voters));
     }
 
     public IReadOnlyList<ulong> Voters { get; }
@@ -24,8 +25,11 @@ public sealed class ClusterConfiguration : IEquatable<ClusterConfiguration>
     /// <summary>Voters then learners, each sorted: a deterministic iteration order.</summary>
     public IEnumerable<ulong> AllMembers => Voters.Concat(Learners);
 
+    /// <summary>Who must agree for an election, a commit or a ReadIndex round to succeed (Raft thesis 3.4, 3.6, 4.1).</summary>
+    public JointQuorum Quorum { get; }
+
     /// <summary>The number of voters whose agreement forms a majority.</summary>
-    public int QuorumSize => Voters.Count / 2 + 1;
+    public int QuorumSize => Quorum.Incoming.Size;
 
     public bool IsVoter(ulong id) => BinarySearch(Voters, id);
 

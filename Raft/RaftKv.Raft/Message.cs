@@ -87,6 +87,12 @@ public sealed record Message
     /// <summary>ReadIndex/ReadIndexResponse: the requester's identifier for the read.</summary>
     public ulong ReadRequestId { get; init; }
 
+    /// <summary>
+    /// RequestVote: the election was started by TimeoutNow in a leadership transfer (Raft thesis 3.10), so voters
+    /// must not ignore it for still hearing from the current leader (the CheckQuorum lease of thesis 4.2.3).
+    /// </summary>
+    public bool LeadershipTransfer { get; init; }
+
     /// <summary>InstallSnapshot: what the snapshot covers. The bytes travel beside the message.</summary>
     public SnapshotMetadata? Snapshot { get; init; }
 
@@ -99,7 +105,7 @@ public sealed record Message
             MessageType.AppendEntriesResponse => Reject
                 ? $"{text} reject={LogIndex} hint={ConflictIndex}@{ConflictTerm}"
                 : $"{text} match={LogIndex}",
-            MessageType.RequestVote or MessageType.PreVote => $"{text} last={LogIndex}@{LogTerm}",
+            MessageType.RequestVote or MessageType.PreVote => $"{text} last={LogIndex}@{LogTerm}" + (LeadershipTransfer ? " transfer" : ""),
             MessageType.RequestVoteResponse or MessageType.PreVoteResponse => $"{text} {(Reject ? "rejected" : "granted")}",
             MessageType.Heartbeat => $"{text} commit={Commit} round={ReadRound}",
             MessageType.HeartbeatResponse => $"{text} round={ReadRound}",

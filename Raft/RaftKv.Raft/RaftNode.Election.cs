@@ -15,7 +15,7 @@ public sealed partial class RaftNode
     }
 
     /// <summary>Starts a PreVote round (Raft thesis 9.6) or a real election (thesis 3.4).</summary>
-    private void Campaign(bool preVote)
+    private void Campaign(bool preVote, bool leadershipTransfer = false)
     {
         _votes.Clear();
         ResetElectionTimer();
@@ -48,6 +48,7 @@ public sealed partial class RaftNode
             Send(new Message
             {
                 Type = type, From = Id, To = voter, Term = campaignTerm, LogIndex = _log.LastIndex, LogTerm = _log.LastTerm,
+                LeadershipTransfer = leadershipTransfer,
             });
         }
     }
@@ -104,23 +105,7 @@ public sealed partial class RaftNode
         }
     }
 
-    private enum VoteResult { Pending, Won, Lost }
-
-    private VoteResult TallyVotes()
-    {
-        int granted = 0, rejected = 0;
-        foreach (ulong voter in Configuration.Voters)
-        {
-            if (_votes.TryGetValue(voter, out bool vote))
-            {
-                if (vote) granted++; else rejected++;
-            }
-        }
-        int quorum = Configuration.QuorumSize;
-        if (granted >= quorum) return VoteResult.Won;
-        if (rejected > Configuration.Voters.Count - quorum) return VoteResult.Lost;
-        return VoteResult.Pending;
-    }
+    private VoteResult TallyVotes() => Configuration.Quorum.Tally(_voteOf);
 
     private void BecomeLeader()
     {
@@ -133,6 +118,7 @@ public sealed partial class RaftNode
         _readRound = 0;
         _readRoundRequested = false;
         _committedInCurrentTerm = false;
+        AbortTransfer();
         ResetProgress();
         // Raft thesis 3.6.2 and 6.4: a no-op entry lets the new leader commit entries of earlier terms, and tells
         // it which entries are committed before it serves ReadIndex.

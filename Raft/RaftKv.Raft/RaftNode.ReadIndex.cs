@@ -12,6 +12,15 @@ public sealed partial class RaftNode
     private ulong _readRound;
     private bool _readRoundRequested;
 
+    /// <summary>A read this follower forwarded to <see cref="_forwardedTo"/>; it fails if that leadership ends.</summary>
+    private readonly record struct ForwardedRead(ulong RequestId, long ForwardedAtTick);
+
+    // Reads forwarded to a leader and not answered yet, oldest first. Invariant: all were forwarded to the leader
+    // and term in _forwardedTo; when this node's (Leader, Term) moves on, they all fail at the next GetReady.
+    private readonly List<ForwardedRead> _forwardedReads = [];
+    private (ulong Leader, ulong Term) _forwardedTo;
+    private long _ticks;
+
     /// <summary>
     /// Asks for a linearizable read point (Raft thesis 6.4). On the leader the current commit index is recorded
     /// and released as a <see cref="ReadState"/> only after a heartbeat round sent after this call is acknowledged
@@ -27,6 +36,9 @@ public sealed partial class RaftNode
             return ReadIndexOutcome.Pending;
         }
         if (Leader == 0) return ReadIndexOutcome.NoLeader;
+        MaybeFailForwardedReads();
+        _forwardedTo = (Leader, Term);
+        _forwardedReads.Add(new ForwardedRead(requestId, _ticks));
         Send(new Message { Type = MessageType.ReadIndex, From = Id, To = Leader, Term = Term, ReadRequestId = requestId });
         return ReadIndexOutcome.Pending;
     }
@@ -84,26 +96,18 @@ public sealed partial class RaftNode
         _pendingReads.RemoveRange(0, released);
     }
 
-    /// <summary>The highest round acknowledged by a quorum of voters; this node acknowledges every round it sends.</summary>
-    private ulong ConfirmedReadRound()
-    {
-        ulong selfRound = _readRoundRequested ? _readRound + 1 : _readRound;
-        if (Configuration.Voters.Count == 1 && IsVoter) return selfRound;
-        var rounds = new List<ulong>(Configuration.Voters.Count);
-        foreach (ulong voter in Configuration.Voters)
-        {
-            if (voter == Id) rounds.Add(_readRound);
-            else rounds.Add(_progress.TryGetValue(voter, out Progress? progress) ? progress.ReadRoundAcked : 0);
-        }
-        rounds.Sort();
-        return rounds[rounds.Count - Configuration.QuorumSize];
-    }
+    /// <summary>
+    /// The highest round acknowledged by a quorum of voters. This node acknowledges every round it has sent or is
+    /// about to send; the others cannot have acknowledged a round not sent yet, so a quorum of more than one voter
+    /// never confirms it early, and a single voter confirms at once.
+    /// </summary>
+    private ulong ConfirmedReadRound() => Configuration.Quorum.CommittedIndex(_readRoundAcked);
 
-    private void CompleteRead(ulong requestId, ulong requestedBy, ulong index, bool succeeded)
+    private void CompleteRead(ulong requestId, ulong requestedBy, ulong index, bool succeeded, ulong leaderHint = 0)
     {
         if (requestedBy == 0)
         {
-            _readStates.Add(new ReadState(requestId, index, succeeded));
+            _readStates.Add(new ReadState(requestId, index, succeeded, leaderHint));
         }
         else
         {
@@ -115,13 +119,52 @@ public sealed partial class RaftNode
         }
     }
 
-    /// <summary>A leader that steps down can no longer confirm anything: every pending read fails.</summary>
-    private void FailPendingReads()
+    /// <summary>A leader that steps down can no longer confirm anything: every pending read fails at once.</summary>
+    private void FailPendingReads(ulong leaderHint)
     {
-        foreach (PendingRead read in _pendingReads) CompleteRead(read.RequestId, read.RequestedBy, 0, succeeded: false);
-        foreach ((ulong requestId, ulong requestedBy) in _readsWaitingForTermCommit) CompleteRead(requestId, requestedBy, 0, succeeded: false);
+        foreach (PendingRead read in _pendingReads) CompleteRead(read.RequestId, read.RequestedBy, 0, succeeded: false, leaderHint);
+        foreach ((ulong requestId, ulong requestedBy) in _readsWaitingForTermCommit) CompleteRead(requestId, requestedBy, 0, succeeded: false, leaderHint);
         _pendingReads.Clear();
         _readsWaitingForTermCommit.Clear();
         _readRoundRequested = false;
+    }
+
+    /// <summary>The leader's answer to a read this follower forwarded; answers to reads already failed are dropped.</summary>
+    private void HandleReadIndexResponse(Message response)
+    {
+        int position = _forwardedReads.FindIndex(r => r.RequestId == response.ReadRequestId);
+        if (position < 0) return;
+        _forwardedReads.RemoveAt(position);
+        _readStates.Add(new ReadState(response.ReadRequestId, response.LogIndex, !response.Reject, response.Reject ? Leader : 0));
+    }
+
+    /// <summary>Whether forwarded reads wait on a leadership this node no longer follows.</summary>
+    private bool ForwardedReadsOrphaned => _forwardedReads.Count > 0 && _forwardedTo != (Leader, Term);
+
+    /// <summary>
+    /// Fails every forwarded read at once when the leader or term it was forwarded under is gone: its answer may
+    /// never come (the leader crashed or was deposed), and the client should retry where the leader is now.
+    /// </summary>
+    private void MaybeFailForwardedReads()
+    {
+        if (!ForwardedReadsOrphaned) return;
+        foreach (ForwardedRead read in _forwardedReads) _readStates.Add(new ReadState(read.RequestId, 0, Succeeded: false, Leader));
+        _forwardedReads.Clear();
+    }
+
+    /// <summary>
+    /// A forwarded read whose request or answer was lost fails after two election timeouts: a live leader answers
+    /// within a heartbeat round, so by then the request is lost, not slow. Keeps the list bounded.
+    /// </summary>
+    private void TickForwardedReads()
+    {
+        long expired = _ticks - 2L * _options.ElectionTimeoutTicks;
+        int count = 0;
+        while (count < _forwardedReads.Count && _forwardedReads[count].ForwardedAtTick <= expired)
+        {
+            _readStates.Add(new ReadState(_forwardedReads[count].RequestId, 0, Succeeded: false, Leader));
+            count++;
+        }
+        _forwardedReads.RemoveRange(0, count);
     }
 }

@@ -19,6 +19,10 @@ public sealed partial class RaftNode
     private ProposeResult ProposeEntry(EntryType type, ReadOnlyMemory<byte> data)
     {
         if (Role != RaftRole.Leader) return new ProposeResult(ProposeOutcome.NotLeader, 0, 0, Leader);
+        if (_transferTarget != 0)
+        {
+            return new ProposeResult(ProposeOutcome.TransferringLeadership, 0, 0, _transferTarget, "leadership is being transferred");
+        }
         if (_log.LastIndex - _log.Committed >= (ulong)_options.MaxUncommittedEntries)
         {
             return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "too many uncommitted entries");
@@ -46,6 +50,7 @@ public sealed partial class RaftNode
     {
         _heartbeatElapsedTicks++;
         _electionElapsedTicks++;
+        TickTransfer();
         foreach (Progress progress in _progress.Values)
         {
             if (progress.State == ProgressState.Snapshot && ++progress.SnapshotTicks > 2 * _options.ElectionTimeoutTicks)
@@ -72,15 +77,12 @@ public sealed partial class RaftNode
         }
     }
 
+    /// <summary>Raft thesis 6.2: whether a quorum was heard from since the last check; starts the next period.</summary>
     private bool QuorumRecentlyActive()
     {
-        int active = IsVoter ? 1 : 0;
-        foreach ((ulong member, Progress progress) in _progress)
-        {
-            if (progress.RecentActive && Configuration.IsVoter(member)) active++;
-            progress.RecentActive = false;
-        }
-        return active >= Configuration.QuorumSize;
+        bool active = Configuration.Quorum.Tally(_recentlyActive) == VoteResult.Won;
+        foreach (Progress progress in _progress.Values) progress.RecentActive = false;
+        return active;
     }
 
     private void BroadcastHeartbeat()
@@ -175,6 +177,8 @@ public sealed partial class RaftNode
                 break;
         }
         MaybeCommit();
+        if (Role != RaftRole.Leader) return; // the commit removed us (thesis 4.2.2)
+        if (response.From == _transferTarget) MaybeSendTimeoutNow();
         if (wasPaused || progress.Next <= _log.LastIndex) _replicationPending = true;
     }
 
@@ -241,18 +245,7 @@ public sealed partial class RaftNode
     }
 
     /// <summary>The largest index that a quorum of voters holds durably (this node counts its stable index).</summary>
-    private ulong QuorumMatchIndex()
-    {
-        var matches = new List<ulong>(Configuration.Voters.Count);
-        foreach (ulong voter in Configuration.Voters)
-        {
-            if (voter == Id) matches.Add(_log.Stable);
-            else if (_progress.TryGetValue(voter, out Progress? progress)) matches.Add(progress.Match);
-            else matches.Add(0);
-        }
-        matches.Sort();
-        return matches[matches.Count - Configuration.QuorumSize];
-    }
+    private ulong QuorumMatchIndex() => Configuration.Quorum.CommittedIndex(_durableMatch);
 
     private void HandleAppendEntries(Message request)
     {

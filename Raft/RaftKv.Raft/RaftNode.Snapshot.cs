@@ -68,41 +68,14 @@ public sealed partial class RaftNode
         Send(AppendResponse(request.From, match: snapshot.Index));
     }
 
-    /// <summary>
-    /// Proposes a new configuration (Raft thesis 4.1: one voter added or removed at a time; learners freely).
-    /// Refused while an earlier configuration change is uncommitted.
-    /// </summary>
-    public ProposeResult ProposeConfiguration(ClusterConfiguration next)
-    {
-        ArgumentNullException.ThrowIfNull(next);
-        if (Role != RaftRole.Leader) return new ProposeResult(ProposeOutcome.NotLeader, 0, 0, Leader);
-        if (!_committedInCurrentTerm)
-        {
-            // Ongaro's 2015 correction to single-server changes: a leader may change the configuration only after
-            // committing an entry of its own term, or a configuration from an earlier, uncommitted term can come
-            // back and overwrite committed entries.
-            return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "no entry of the current term is committed yet");
-        }
-        if (_configurationHistory[^1].Index > _log.Committed)
-        {
-            return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "an earlier configuration change is not committed yet");
-        }
-        int votersChanged = Configuration.Voters.Except(next.Voters).Count() + next.Voters.Except(Configuration.Voters).Count();
-        if (votersChanged > 1)
-        {
-            return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "change one voter at a time");
-        }
-        if (next.Voters.Count == 0)
-        {
-            return new ProposeResult(ProposeOutcome.Dropped, 0, 0, Id, "a configuration needs at least one voter");
-        }
-        return ProposeEntry(EntryType.Configuration, next.Encode());
-    }
-
     private void OnConfigurationAppended(LogEntry entry)
     {
         _configurationHistory.Add((entry.Index, ClusterConfiguration.Decode(entry.Data.Span)));
-        if (Role == RaftRole.Leader) SyncProgressWithConfiguration();
+        if (Role == RaftRole.Leader)
+        {
+            SyncProgressWithConfiguration();
+            if (_transferTarget != 0 && !Configuration.IsVoter(_transferTarget)) AbortTransfer();
+        }
     }
 
     private void OnLogTruncated(ulong index)

@@ -18,10 +18,18 @@ public sealed partial class RaftNode
     private readonly List<Message> _messagesAfterPersist = [];
     private readonly List<ReadState> _readStates = [];
     private SnapshotMetadata? _receivedSnapshot;
+    private LeadershipLoss? _leadershipLoss;
 
     private HardState _persistedHardState;
     private SoftState _reportedSoftState;
     private Ready? _outstandingReady;
+
+    // What each voter contributes to a quorum count (Quorum.cs does the counting). Cached so counting allocates
+    // no closures on the commit path.
+    private readonly Func<ulong, ulong> _durableMatch;
+    private readonly Func<ulong, ulong> _readRoundAcked;
+    private readonly Func<ulong, bool?> _voteOf;
+    private readonly Func<ulong, bool?> _recentlyActive;
 
     // Timers, in ticks (Raft thesis 3.4).
     private int _electionElapsedTicks;
@@ -38,6 +46,12 @@ public sealed partial class RaftNode
             "The persistent state has no snapshot metadata: a new cluster starts from PersistentState.ForNewCluster.", nameof(state));
 
         _options = options;
+        _durableMatch = voter => voter == Id ? _log!.Stable : _progress.TryGetValue(voter, out Progress? p) ? p.Match : 0;
+        _readRoundAcked = voter => voter == Id
+            ? (_readRoundRequested ? _readRound + 1 : _readRound)
+            : _progress.TryGetValue(voter, out Progress? p) ? p.ReadRoundAcked : 0;
+        _voteOf = voter => _votes.TryGetValue(voter, out bool granted) ? granted : null;
+        _recentlyActive = voter => voter == Id || (_progress.TryGetValue(voter, out Progress? p) && p.RecentActive);
         _random = new DeterministicRandom(options.RandomSeed ^ (options.NodeId * 0x9E3779B97F4A7C15UL));
         _log = new RaftLog(snapshot);
         _log.LoadRecovered(state.Entries, state.HardState.Commit, state.AppliedIndex);
@@ -66,7 +80,11 @@ public sealed partial class RaftNode
     public ClusterConfiguration Configuration => _configurationHistory[^1].Configuration;
 
     public RaftStatus Status => new(
-        Id, Role, Term, Leader, Vote, _log.Committed, _log.Applied, _log.LastIndex, _log.SnapshotIndex, Configuration);
+        Id, Role, Term, Leader, Vote, _log.Committed, _log.Applied, _log.LastIndex, _log.SnapshotIndex, Configuration)
+    {
+        LeadershipTransferTarget = _transferTarget,
+        ConfigurationPending = HasUncommittedConfiguration,
+    };
 
     internal RaftLog Log => _log;
 
@@ -82,6 +100,8 @@ public sealed partial class RaftNode
     /// <summary>Advances logical time by one tick: election timeouts, heartbeats and CheckQuorum are counted in ticks.</summary>
     public void Tick()
     {
+        _ticks++;
+        TickForwardedReads();
         if (Role == RaftRole.Leader)
         {
             TickLeader();
@@ -131,10 +151,10 @@ public sealed partial class RaftNode
                 HandleReadIndexRequest(message);
                 break;
             case MessageType.ReadIndexResponse:
-                _readStates.Add(new ReadState(message.ReadRequestId, message.LogIndex, !message.Reject));
+                HandleReadIndexResponse(message);
                 break;
             case MessageType.TimeoutNow:
-                if (IsVoter && Role != RaftRole.Leader && message.From == Leader) Campaign(preVote: false);
+                HandleTimeoutNow(message);
                 break;
         }
     }
@@ -148,10 +168,12 @@ public sealed partial class RaftNode
         if (message.Term > Term)
         {
             bool isVoteRequest = message.Type is MessageType.RequestVote or MessageType.PreVote;
-            if (isVoteRequest && _options.CheckQuorum && Leader != 0 && _electionElapsedTicks < _options.ElectionTimeoutTicks)
+            if (isVoteRequest && _options.CheckQuorum && Leader != 0 && _electionElapsedTicks < _options.ElectionTimeoutTicks &&
+                !message.LeadershipTransfer)
             {
                 // Raft thesis 4.2.3: while we believe a leader is alive, a vote request is from a disruptive
-                // server (a removed member, or one returning from a partition) and is ignored entirely.
+                // server (a removed member, or one returning from a partition) and is ignored entirely - unless the
+                // leader itself asked for this election by TimeoutNow (thesis 3.10).
                 return false;
             }
             if (message.Type == MessageType.PreVote || (message.Type == MessageType.PreVoteResponse && !message.Reject))
@@ -189,7 +211,7 @@ public sealed partial class RaftNode
     {
         if (_outstandingReady is not null) return false;
         if (Role == RaftRole.Leader && (_replicationPending || _readRoundRequested)) return true;
-        return _messages.Count > 0 || _messagesAfterPersist.Count > 0 || _readStates.Count > 0 || _receivedSnapshot is not null ||
+        return _messages.Count > 0 || _leadershipLoss is not null || ForwardedReadsOrphaned || _messagesAfterPersist.Count > 0 || _readStates.Count > 0 || _receivedSnapshot is not null ||
                _log.Stable < _log.LastIndex || Math.Min(_log.Committed, _log.Stable) > _log.Applied ||
                CurrentHardState != _persistedHardState || CurrentSoftState != _reportedSoftState;
     }
@@ -202,6 +224,7 @@ public sealed partial class RaftNode
     public Ready GetReady()
     {
         Invariant.Check(_outstandingReady is null, "GetReady called again before Advance");
+        MaybeFailForwardedReads();
         if (Role == RaftRole.Leader)
         {
             MaybeStartReadRound();
@@ -220,7 +243,9 @@ public sealed partial class RaftNode
             MessagesAfterPersist = [.. _messagesAfterPersist],
             CommittedEntries = _log.EntriesToApply(),
             ReadStates = [.. _readStates],
+            LeadershipLoss = _leadershipLoss,
         };
+        _leadershipLoss = null;
         _messages.Clear();
         _messagesAfterPersist.Clear();
         _readStates.Clear();
@@ -281,7 +306,14 @@ public sealed partial class RaftNode
 
     private void BecomeFollower(ulong term, ulong leader)
     {
-        if (Role == RaftRole.Leader) FailPendingReads();
+        if (Role == RaftRole.Leader)
+        {
+            // The expected next leader: the node whose message deposed us, or the one we were handing over to.
+            ulong hint = leader != 0 ? leader : _transferTarget;
+            _leadershipLoss = new LeadershipLoss(Term, _log.Committed, hint);
+            FailPendingReads(hint);
+            AbortTransfer();
+        }
         if (term != Term)
         {
             Invariant.Check(term > Term, $"term moved back from {Term} to {term}");

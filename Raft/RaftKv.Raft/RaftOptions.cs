@@ -36,6 +36,12 @@ public sealed record RaftOptions
     /// <summary>Upper bound on proposals accepted but not yet committed; further proposals are refused.</summary>
     public int MaxUncommittedEntries { get; init; } = 100_000;
 
+    /// <summary>
+    /// A learner more than this many entries behind the leader's last index cannot be promoted to voter (Raft thesis
+    /// 4.2.1): promoting a server that cannot keep up could make the cluster unavailable.
+    /// </summary>
+    public int MaxPromotionLagEntries { get; init; } = 1_000;
+
     /// <summary>Test-only: deliberately breaks a rule so tests can prove the simulator's checkers catch it.</summary>
     internal InjectedBug InjectedBug { get; init; } = InjectedBug.None;
 
@@ -49,6 +55,7 @@ public sealed record RaftOptions
         if (MaxAppendBytes < 1) errors.Add("MaxAppendBytes must be positive.");
         if (MaxInflightMessages < 1) errors.Add("MaxInflightMessages must be positive.");
         if (MaxUncommittedEntries < 1) errors.Add("MaxUncommittedEntries must be positive.");
+        if (MaxPromotionLagEntries < 0) errors.Add("MaxPromotionLagEntries must not be negative.");
         return errors;
     }
 }
@@ -63,4 +70,7 @@ internal enum InjectedBug
 
     /// <summary>Commit any entry replicated on a majority, ignoring the current-term rule (thesis 3.6.2, figure 3.7).</summary>
     CommitOldTermEntriesByCount = 2,
+
+    /// <summary>Accept a configuration change while an earlier one is uncommitted (thesis 4.1 forbids it).</summary>
+    OverlappingVoterChanges = 3,
 }

@@ -70,4 +70,109 @@ public sealed class Section4_MembershipTests
         Ready second = node.GetReady();
         Assert.Contains(second.Messages, m => m.Type == MessageType.AppendEntries && m.To == 2); // now it may replicate in parallel
     }
+
+    [Fact]
+    public void Section4_2_1_a_new_server_joins_as_a_learner_and_is_promoted_only_once_caught_up()
+    {
+        var cluster = new ScenarioCluster(3, (_, options) => options with { MaxPromotionLagEntries = 2 });
+        RaftNode leader = cluster.ElectLeader(1);
+        cluster.Deliver();
+        for (ulong command = 1; command <= 10; command++) cluster.Propose(1, command);
+        cluster.Deliver();
+
+        cluster.AddNode(4);
+        Assert.True(cluster.Do(1, n => n.AddLearner(4)).IsAccepted);
+        Assert.Equal(new ClusterConfiguration([1, 2, 3], [4]), leader.Configuration); // in force once appended (4.1)
+        cluster.Deliver(m => m.To != 4); // commits on the voters alone: a learner never counts (4.2.1)
+        Assert.False(leader.Status.ConfigurationPending);
+
+        ProposeResult early = cluster.Do(1, n => n.PromoteLearner(4));
+        Assert.Equal(ProposeOutcome.Dropped, early.Outcome);
+        Assert.Contains("MaxPromotionLagEntries", early.Reason);
+        Assert.Equal(RaftRole.Follower, cluster.Node(4).Role);
+
+        cluster.RunUntil(() => cluster.Node(4).Status.LastIndex == leader.Status.LastIndex, maxTicks: 20);
+        Assert.True(cluster.Do(1, n => n.PromoteLearner(4)).IsAccepted);
+        cluster.RunUntil(() => cluster.LiveNodes.All(n => n.Status.CommitIndex == leader.Status.LastIndex), maxTicks: 20);
+        Assert.All(cluster.LiveNodes, n => Assert.Equal(new ClusterConfiguration([1, 2, 3, 4]), n.Configuration));
+        Assert.Equal(3, leader.Configuration.QuorumSize);
+        Assert.Empty(cluster.Checker.Violations);
+    }
+
+    [Fact]
+    public void Section4_1_a_second_change_is_refused_while_the_first_is_uncommitted()
+    {
+        var cluster = new ScenarioCluster(3);
+        RaftNode leader = cluster.ElectLeader(1);
+        cluster.Deliver();
+        Assert.True(cluster.Do(1, n => n.RemoveMember(3)).IsAccepted);
+        Assert.True(leader.Status.ConfigurationPending);
+
+        ProposeResult second = cluster.Do(1, n => n.AddLearner(5));
+        Assert.Equal(ProposeOutcome.Dropped, second.Outcome);
+        Assert.Contains("not committed", second.Reason);
+        Assert.Equal(ProposeOutcome.Dropped, leader.ProposeConfiguration(new ClusterConfiguration([1, 2, 4, 5])).Outcome);
+
+        cluster.Deliver();
+        Assert.False(leader.Status.ConfigurationPending);
+        Assert.True(cluster.Do(1, n => n.AddLearner(5)).IsAccepted);
+        Assert.Equal(ProposeOutcome.Dropped, cluster.Do(1, n => n.RemoveMember(9)).Outcome); // not a member
+    }
+
+    [Fact]
+    public void Section4_2_2_a_leader_removing_itself_leads_until_the_removal_commits_then_steps_down_for_good()
+    {
+        var cluster = new ScenarioCluster(3);
+        RaftNode leader = cluster.ElectLeader(1);
+        cluster.Deliver();
+        ProposeResult removal = cluster.Do(1, n => n.RemoveMember(1));
+        Assert.True(removal.IsAccepted);
+        Assert.Equal(RaftRole.Leader, leader.Role); // still replicating the change, without counting itself
+
+        cluster.Deliver();
+        Assert.Equal(RaftRole.Follower, leader.Role);
+        Assert.True(leader.Status.CommitIndex >= removal.Index);
+        Assert.Equal(removal.Index, Assert.Single(cluster.LeadershipLosses).Loss.Commit);
+
+        cluster.RunUntil(() => cluster.Leader is { Id: 2 or 3 }, maxTicks: 200);
+        ulong term = cluster.Leader!.Term;
+        int start = cluster.Transcript.Count;
+        for (int i = 0; i < 100; i++)
+        {
+            cluster.TickAll();
+            cluster.Deliver();
+        }
+        Assert.Equal(RaftRole.Follower, cluster.Node(1).Role); // a removed server never campaigns
+        Assert.DoesNotContain(cluster.Transcript.Skip(start), line => line.Contains("Vote 1->"));
+        Assert.Equal(term, cluster.Leader!.Term);
+        Assert.Empty(cluster.Checker.Violations);
+    }
+
+    [Fact]
+    public void Section4_2_3_a_removed_server_that_never_learned_of_its_removal_does_not_disrupt_the_cluster()
+    {
+        // Node 3 misses its removal and, without PreVote, would campaign with ever higher terms. The CheckQuorum
+        // lease makes the members ignore its vote requests while they hear from their leader.
+        var cluster = new ScenarioCluster(3, (id, options) => id == 3 ? options with { PreVote = false } : options);
+        RaftNode leader = cluster.ElectLeader(1);
+        cluster.Deliver();
+        cluster.Isolate(3);
+        Assert.True(cluster.Do(1, n => n.RemoveMember(3)).IsAccepted);
+        cluster.Deliver();
+        Assert.Equal(new ClusterConfiguration([1, 2]), cluster.Node(2).Configuration);
+        Assert.True(cluster.Node(3).Configuration.IsVoter(3));
+        ulong term = leader.Term;
+
+        cluster.Heal();
+        for (int i = 0; i < 200; i++)
+        {
+            cluster.TickAll();
+            cluster.Deliver();
+        }
+        Assert.True(cluster.Node(3).Term > term + 5); // it kept campaigning...
+        Assert.Equal((RaftRole.Leader, term), (leader.Role, leader.Term)); // ...and changed nothing
+        Assert.Equal(term, cluster.Node(2).Term);
+        Assert.Contains(cluster.Transcript, line => line.StartsWith("deliver RequestVote 3->2"));
+        Assert.DoesNotContain(cluster.Transcript, line => line.StartsWith("deliver RequestVoteResponse 2->3"));
+    }
 }

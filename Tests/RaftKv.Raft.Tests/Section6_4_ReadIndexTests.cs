@@ -74,4 +74,51 @@ public sealed class Section6_4_ReadIndexTests
         cluster.Deliver();
         Assert.Contains(cluster.ReadStates, r => r.State is { RequestId: 1, Succeeded: true });
     }
+
+    [Fact]
+    public void A_read_forwarded_by_a_follower_fails_in_the_first_Ready_after_its_leader_changes()
+    {
+        // Issue 8: a forwarded read whose leader crashed used to wait for the driver's timeout; the core now fails
+        // it as soon as this follower learns of another leadership, naming the new leader.
+        RaftNode follower = Follower(out Action<Message> step);
+        Assert.Equal(ReadIndexOutcome.Pending, follower.ReadIndex(7));
+        Ready forwarded = follower.GetReady();
+        Assert.Contains(forwarded.MessagesAfterPersist.Concat(forwarded.Messages), m => m is { Type: MessageType.ReadIndex, To: 1, ReadRequestId: 7 });
+        follower.Advance(forwarded);
+
+        step(new Message { Type = MessageType.Heartbeat, From = 3, To = 2, Term = 2 }); // node 3 leads term 2 now
+        Ready ready = follower.GetReady();
+        Assert.Equal(new ReadState(7, 0, Succeeded: false, LeaderHint: 3), Assert.Single(ready.ReadStates));
+        follower.Advance(ready);
+
+        step(new Message { Type = MessageType.ReadIndexResponse, From = 1, To = 2, Term = 2, ReadRequestId = 7, LogIndex = 1 });
+        Assert.False(follower.HasReady()); // a late answer to a failed read is dropped, never served
+    }
+
+    [Fact]
+    public void A_forwarded_read_whose_answer_is_lost_fails_after_two_election_timeouts()
+    {
+        RaftNode follower = Follower(out Action<Message> step);
+        follower.ReadIndex(7);
+        follower.Advance(follower.GetReady());
+        for (int tick = 1; tick <= 20; tick++)
+        {
+            step(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1 });
+            follower.Tick();
+            Ready ready = follower.GetReady();
+            if (tick < 20) Assert.Empty(ready.ReadStates);
+            else Assert.Equal(new ReadState(7, 0, Succeeded: false, LeaderHint: 1), Assert.Single(ready.ReadStates));
+            follower.Advance(ready);
+        }
+    }
+
+    /// <summary>Node 2 of {1, 2, 3}, following leader 1 in term 1; <paramref name="step"/> steps a message in.</summary>
+    private static RaftNode Follower(out Action<Message> step)
+    {
+        var node = new RaftNode(new RaftOptions { NodeId = 2, ElectionTimeoutTicks = 10 }, PersistentState.ForNewCluster(new ClusterConfiguration([1, 2, 3])));
+        step = node.Step;
+        step(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1 });
+        node.Advance(node.GetReady());
+        return node;
+    }
 }

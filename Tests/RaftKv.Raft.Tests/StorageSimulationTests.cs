@@ -11,7 +11,7 @@ public sealed class StorageSimulationTests(ITestOutputHelper output)
     public void Many_seeds_with_crashes_torn_writes_and_short_writes_on_the_real_WAL_have_no_violations()
     {
         var failures = new System.Collections.Concurrent.ConcurrentBag<SimulationResult>();
-        Parallel.For(1, 301, seed =>
+        Parallel.For(1, 251, seed =>
         {
             SimulationResult result = new ClusterSimulation(SimulationOptions.Swarm((ulong)seed, storage: SimulatedStorageKind.WriteAheadLog)).Run();
             if (!result.Passed) failures.Add(result);

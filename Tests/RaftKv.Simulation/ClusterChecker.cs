@@ -55,6 +55,7 @@ public sealed class ClusterChecker
             }
         }
         _roleSeen[nodeId] = node.Role;
+        CheckConfiguration(nodeId, node);
 
         // Commit never moves back within an incarnation, and no two nodes commit different entries at one index.
         RaftLog log = node.Log;
@@ -70,6 +71,29 @@ public sealed class ClusterChecker
         }
         _commitSeen[nodeId] = Math.Max(seen, log.Committed);
         MaxCommitted = Math.Max(MaxCommitted, log.Committed);
+    }
+
+    /// <summary>
+    /// Membership (Raft thesis 4.1, 4.2.3): a leader's log holds at most one uncommitted configuration entry, so
+    /// old and new majorities always overlap; and a node that knows it is not a voter never campaigns.
+    /// </summary>
+    private void CheckConfiguration(ulong nodeId, RaftNode node)
+    {
+        if (node.Role is RaftRole.PreCandidate or RaftRole.Candidate && !node.Configuration.IsVoter(nodeId))
+        {
+            Violation($"membership: node {nodeId} campaigns in term {node.Term} but is not a voter in {node.Configuration}");
+        }
+        if (node.Role != RaftRole.Leader) return;
+        RaftLog log = node.Log;
+        int uncommitted = 0;
+        for (ulong index = log.LastIndex; index > log.Committed && index > log.SnapshotIndex; index--)
+        {
+            if (log.EntryAt(index).Type == EntryType.Configuration) uncommitted++;
+        }
+        if (uncommitted > 1)
+        {
+            Violation($"membership: leader {nodeId} of term {node.Term} holds {uncommitted} uncommitted configuration changes");
+        }
     }
 
     /// <summary>Leader completeness (Raft thesis 3.6.3): a new leader holds every entry ever committed.</summary>

@@ -6,7 +6,8 @@ namespace RaftKv.Simulation;
 
 /// <summary>
 /// A deterministic whole-cluster simulation: virtual time, a seeded lossy network, crashes that lose unsynced
-/// writes, partitions, and a client that keeps proposing. A safety phase runs under faults; then the cluster is
+/// writes, partitions, membership churn (learners added and promoted, followers and leaders removed and left
+/// running, leadership transferred), and a client that keeps proposing and reading. A safety phase runs under faults; then the cluster is
 /// healed and must elect a leader and commit every command the client submitted (liveness phase). Checkers in
 /// <see cref="ClusterChecker"/> run after every event. The same seed always replays the same run.
 /// </summary>
@@ -27,6 +28,16 @@ public sealed class ClusterSimulation
     private ulong _leaderGuess = 1;
     private bool _faultsOn = true;
 
+    // Linearizable reads in flight: request id -> where and under which leadership it was asked, and the highest
+    // commit index any node had reached then (the read must return at least that: linearizability).
+    private readonly SortedDictionary<ulong, ClientRead> _reads = [];
+    private ulong _nextReadId = 1;
+    private int _readsServed;
+    private int _membershipChanges;
+    private int _transfers;
+
+    private readonly record struct ClientRead(int NodeIndex, int Incarnation, ulong Leader, ulong Term, ulong CommittedBefore);
+
     public ClusterSimulation(SimulationOptions options, Func<ulong, ClusterConfiguration, DeterministicRandom, ISimulatedStorage>? storageFactory = null)
     {
         _options = options;
@@ -36,7 +47,8 @@ public sealed class ClusterSimulation
             ? (_, configuration, random) => new WalSimulatedStorage(configuration, random, options.ShortWriteProbability, options.SegmentSizeBytes)
             : (_, configuration, _) => new MemorySimulatedStorage(configuration);
         _storageFactory = id => storageFactory(id, _configuration, new DeterministicRandom(options.Seed ^ (id << 40)));
-        _nodes = [.. _configuration.Voters.Select(id => new SimulatedNode(id, _storageFactory(id)))];
+        // Spare nodes start outside the configuration (they know it and are not in it) and wait to be added.
+        _nodes = [.. Enumerable.Range(1, options.NodeCount + options.SpareNodeCount).Select(i => new SimulatedNode((ulong)i, _storageFactory((ulong)i)))];
     }
 
     public long NowMs { get; private set; }
@@ -78,6 +90,7 @@ public sealed class ClusterSimulation
         Start();
         if (_options.MeanPartitionIntervalMs > 0) Schedule(Exponential(_options.MeanPartitionIntervalMs), new PartitionChange());
         if (_options.MeanCrashIntervalMs > 0) Schedule(Exponential(_options.MeanCrashIntervalMs), new CrashSomeNode());
+        if (_options.MeanMembershipChangeIntervalMs > 0) Schedule(Exponential(_options.MeanMembershipChangeIntervalMs), new MembershipChange());
 
         RunUntil(_options.SafetyPhaseMs, () => false);
         Heal();
@@ -86,12 +99,17 @@ public sealed class ClusterSimulation
         if (!live)
         {
             _checker.Violation($"liveness: after healing, {_clientCommands.Count(c => !AppliedEverywhere(c.Key))} of {_clientCommands.Count} commands " +
-                               $"were not applied on every node within {_options.LivenessDeadlineMs}ms; " +
+                               $"were not applied on every member within {_options.LivenessDeadlineMs}ms; " +
                                string.Join(", ", _nodes.Select(n => n.Describe())));
         }
         CheckFinalState();
         return new SimulationResult(_options.Seed, _options, [.. _checker.Violations], NowMs, _checker.Elections,
-            _checker.MaxCommitted, _clientCommands.Count, _eventCount);
+            _checker.MaxCommitted, _clientCommands.Count, _eventCount)
+        {
+            MembershipChanges = _membershipChanges,
+            LeadershipTransfers = _transfers,
+            ReadsServed = _readsServed,
+        };
     }
 
     /// <summary>Runs events until <paramref name="untilMs"/> or until <paramref name="done"/> holds; true if it held.</summary>
@@ -139,6 +157,10 @@ public sealed class ClusterSimulation
                 CrashRandomNode();
                 Schedule(Exponential(_options.MeanCrashIntervalMs), simEvent);
                 break;
+            case MembershipChange when _faultsOn:
+                ChangeMembership();
+                Schedule(Exponential(_options.MeanMembershipChangeIntervalMs), simEvent);
+                break;
             case RestartNode restart when !_nodes[restart.Index].IsUp:
                 StartNode(_nodes[restart.Index]);
                 break;
@@ -185,6 +207,7 @@ public sealed class ClusterSimulation
         RandomSeed = _random.NextUInt64(),
         MaxAppendBytes = _options.MaxAppendBytes,
         MaxInflightMessages = _options.MaxInflightMessages,
+        MaxPromotionLagEntries = _options.MaxPromotionLagEntries,
         InjectedBug = (InjectedBug)_options.Bug,
     };
 
@@ -220,6 +243,9 @@ public sealed class ClusterSimulation
         node.Outstanding = ready;
         if (ready.SoftState is { } soft) Trace?.Invoke($"{NowMs,6}ms node {node.Id} is {soft.Role} of term {soft.Term} (leader {soft.Leader})");
         if (ready.Snapshot is { } installing) Trace?.Invoke($"{NowMs,6}ms node {node.Id} installs {installing}");
+        if (ready.LeadershipLoss is { } loss) Trace?.Invoke($"{NowMs,6}ms node {node.Id} lost leadership: {loss}");
+        CompleteReads(node, ready);
+        CheckLeadershipLossReported(node, ready);
         foreach (Message message in ready.Messages) SendMessage(node, message);
         byte[]? snapshotData = ready.Snapshot is { } snapshot ? node.TakeStagedSnapshot(snapshot.Index) : null;
         if (ready.Snapshot is not null && snapshotData is null)
@@ -357,6 +383,71 @@ public sealed class ClusterSimulation
         foreach (SimulatedNode node in _nodes.Where(n => !n.IsUp)) StartNode(node);
     }
 
+    // ---- membership churn --------------------------------------------------------------------------------------
+
+    private const int MinVoters = 2;
+    private const int MaxVoters = 5;
+
+    /// <summary>
+    /// One membership change through the leader's admin API: add a learner (a spare, or a removed node that was
+    /// left running), promote one, remove a follower or a learner, remove the leader itself, or transfer
+    /// leadership. Sometimes a second change follows at once: the core must refuse it while the first is
+    /// uncommitted (thesis 4.1), which the checker verifies on every leader's log.
+    /// </summary>
+    private void ChangeMembership()
+    {
+        int changes = _random.Chance(0.3) ? 2 : 1;
+        for (int i = 0; i < changes; i++)
+        {
+            if (LeaderNode() is not { } leader) return;
+            Guard(leader, OneMembershipChange);
+        }
+    }
+
+    private void OneMembershipChange(SimulatedNode leader)
+    {
+        RaftNode raft = leader.Raft!;
+        ClusterConfiguration configuration = raft.Configuration;
+        ulong[] outsiders = [.. _nodes.Select(n => n.Id).Where(id => !configuration.IsMember(id))];
+        ulong[] otherVoters = [.. configuration.Voters.Where(v => v != leader.Id)];
+        ulong[] removable = [.. (configuration.Voters.Count > MinVoters ? otherVoters : []).Concat(configuration.Learners)];
+        string what;
+        bool accepted;
+        switch (_random.Next(0, 5))
+        {
+            case 0 when outsiders.Length > 0:
+                ulong joining = outsiders[_random.Next(0, outsiders.Length)];
+                what = $"add learner {joining}";
+                accepted = raft.AddLearner(joining).IsAccepted;
+                break;
+            case 1 when configuration.Learners.Count > 0 && configuration.Voters.Count < MaxVoters:
+                ulong promoted = configuration.Learners[_random.Next(0, configuration.Learners.Count)];
+                what = $"promote {promoted}";
+                accepted = raft.PromoteLearner(promoted).IsAccepted;
+                break;
+            case 2 when removable.Length > 0:
+                ulong removed = removable[_random.Next(0, removable.Length)];
+                what = $"remove {removed}";
+                accepted = raft.RemoveMember(removed).IsAccepted;
+                break;
+            case 3 when configuration.Voters.Count > MinVoters && configuration.IsVoter(leader.Id):
+                what = $"remove the leader {leader.Id}";
+                accepted = raft.RemoveMember(leader.Id).IsAccepted;
+                break;
+            case 4 when otherVoters.Length > 0:
+                ulong target = otherVoters[_random.Next(0, otherVoters.Length)];
+                what = $"transfer leadership to {target}";
+                accepted = raft.TransferLeadership(target).Outcome == TransferLeadershipOutcome.Started;
+                if (accepted) _transfers++;
+                Trace?.Invoke($"{NowMs,6}ms node {leader.Id}: {what}: {(accepted ? "started" : "refused")}");
+                return;
+            default:
+                return;
+        }
+        if (accepted) _membershipChanges++;
+        Trace?.Invoke($"{NowMs,6}ms node {leader.Id}: {what} in {configuration}: {(accepted ? "accepted" : "refused")}");
+    }
+
     // ---- client ------------------------------------------------------------------------------------------------
 
     /// <summary>
@@ -384,6 +475,81 @@ public sealed class ClusterSimulation
         {
             Propose(target, _nextCommandId++);
         }
+        MaybeRead();
+    }
+
+    /// <summary>A linearizable read on a random node: served by the leader or forwarded to it (Raft thesis 6.4).</summary>
+    private void MaybeRead()
+    {
+        if (_options.ReadProbability <= 0 || !_random.Chance(_options.ReadProbability)) return;
+        SimulatedNode[] up = [.. _nodes.Where(n => n.IsUp)];
+        if (up.Length == 0) return;
+        SimulatedNode target = up[_random.Next(0, up.Length)];
+        ulong readId = _nextReadId++;
+        Guard(target, node =>
+        {
+            RaftNode raft = node.Raft!;
+            var read = new ClientRead(node.Index, node.Incarnation, raft.Leader, raft.Term, _checker.MaxCommitted);
+            if (raft.ReadIndex(readId) == ReadIndexOutcome.Pending) _reads[readId] = read;
+        });
+    }
+
+    /// <summary>
+    /// The driver's side of a Ready's read states, plus two checks. A successful read index is at least every
+    /// commit index reached before the read was asked (a stale read would violate linearizability). And fail-fast:
+    /// when a Ready is taken, no read asked under another leadership (leader or term) than the node's current one
+    /// may still be pending - the core must have failed it in this Ready.
+    /// </summary>
+    private void CompleteReads(SimulatedNode node, Ready ready)
+    {
+        foreach (ReadState state in ready.ReadStates)
+        {
+            if (!_reads.Remove(state.RequestId, out ClientRead read)) continue;
+            if (read.NodeIndex != node.Index || read.Incarnation != node.Incarnation)
+            {
+                _checker.Violation($"read {state.RequestId} answered on node {node.Id} but asked elsewhere");
+                continue;
+            }
+            if (!state.Succeeded) continue;
+            _readsServed++;
+            if (state.Index < read.CommittedBefore)
+            {
+                _checker.Violation($"linearizability: read {state.RequestId} on node {node.Id} got read index {state.Index}, " +
+                                   $"but index {read.CommittedBefore} had committed before it was asked");
+            }
+        }
+        RaftNode raft = node.Raft!;
+        foreach ((ulong id, ClientRead read) in _reads.ToArray())
+        {
+            if (read.NodeIndex != node.Index) continue;
+            if (read.Incarnation != node.Incarnation)
+            {
+                _reads.Remove(id); // the node crashed: its driver failed every read it held
+                continue;
+            }
+            if ((read.Leader, read.Term) != (raft.Leader, raft.Term))
+            {
+                _checker.Violation($"fail fast: read {id} asked on node {node.Id} under leader {read.Leader} of term {read.Term} " +
+                                   $"is still pending now that it sees leader {raft.Leader} of term {raft.Term}");
+                _reads.Remove(id);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fail-fast for proposals: a node that led term T at its previous Ready and does not lead T now must say so in
+    /// this Ready (<see cref="Ready.LeadershipLoss"/>), so that its driver fails the proposals it holds at once.
+    /// </summary>
+    private void CheckLeadershipLossReported(SimulatedNode node, Ready ready)
+    {
+        RaftNode raft = node.Raft!;
+        ulong led = node.LeadingTermAtLastReady;
+        bool stillLeading = raft.Role == RaftRole.Leader && raft.Term == led;
+        if (led != 0 && !stillLeading && (ready.LeadershipLoss is not { } loss || loss.Term < led))
+        {
+            _checker.Violation($"fail fast: node {node.Id} stopped leading term {led} (now {raft.Role} of term {raft.Term}) without reporting LeadershipLoss");
+        }
+        node.LeadingTermAtLastReady = raft.Role == RaftRole.Leader ? raft.Term : 0;
     }
 
     private void Propose(SimulatedNode target, ulong id)
@@ -394,27 +560,38 @@ public sealed class ClusterSimulation
 
     private bool AppliedAnywhere(ulong id) => _nodes.Any(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
 
-    private bool AppliedEverywhere(ulong id) => _nodes.All(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
+    /// <summary>The nodes of the current leader's configuration (every node while there is none): removed nodes left running do not count.</summary>
+    private SimulatedNode[] Members()
+    {
+        SimulatedNode? leader = LeaderNode();
+        return leader is null ? _nodes : [.. leader.Raft!.Configuration.AllMembers.Select(id => _nodes[(int)id - 1])];
+    }
+
+    private SimulatedNode? LeaderNode() =>
+        _nodes.Where(n => n.IsUp && n.Raft!.Role == RaftRole.Leader).OrderByDescending(n => n.Raft!.Term).FirstOrDefault();
+
+    private bool AppliedEverywhere(ulong id) => Members().All(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
 
     private bool AllCommandsAppliedEverywhere() =>
-        _nodes.Any(n => n.IsUp && n.Raft!.Role == RaftRole.Leader) && _clientCommands.Keys.All(AppliedEverywhere);
+        LeaderNode() is { } leader && !leader.Raft!.HasUncommittedConfiguration && _clientCommands.Keys.All(AppliedEverywhere);
 
     private void CheckFinalState()
     {
         var live = _nodes.Where(n => n.IsUp).Select(n => (n.Id, n.Raft!)).ToList();
         _checker.CheckLogMatching(live);
         if (_checker.Violations.Count > 0) return;
-        if (_nodes.Any(n => !n.IsUp))
+        SimulatedNode[] members = Members();
+        if (members.Any(n => !n.IsUp))
         {
-            _checker.Violation("liveness: nodes still down after healing: " + string.Join(", ", _nodes.Where(n => !n.IsUp).Select(n => n.Id)));
+            _checker.Violation("liveness: members still down after healing: " + string.Join(", ", members.Where(n => !n.IsUp).Select(n => n.Id)));
             return;
         }
-        // Let followers catch up with the final commit index, then every replica must hold the same state.
-        RunUntil(NowMs + 5_000, () => _nodes.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
-        var states = _nodes.Select(n => (n.StateMachine!.AppliedIndex, n.StateMachine.StateHash)).Distinct().ToArray();
+        // Let followers catch up with the final commit index, then every member must hold the same state.
+        RunUntil(NowMs + 5_000, () => members.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
+        var states = members.Select(n => (n.StateMachine!.AppliedIndex, n.StateMachine.StateHash)).Distinct().ToArray();
         if (states.Length != 1)
         {
-            _checker.Violation("final state differs across nodes: " + string.Join(", ", _nodes.Select(n => $"{n.Id}:{n.StateMachine!.AppliedIndex}/{n.StateMachine.StateHash:x}")));
+            _checker.Violation("final state differs across members: " + string.Join(", ", members.Select(n => $"{n.Id}:{n.StateMachine!.AppliedIndex}/{n.StateMachine.StateHash:x}")));
         }
     }
 
@@ -432,4 +609,5 @@ public sealed class ClusterSimulation
     private sealed record PartitionChange : SimEvent;
     private sealed record CrashSomeNode : SimEvent;
     private sealed record RestartNode(int Index) : SimEvent;
+    private sealed record MembershipChange : SimEvent;
 }

@@ -38,7 +38,23 @@ public sealed class ScenarioCluster
         }
     }
 
+    /// <summary>The configuration the cluster started with; a node's current one is <c>Node(id).Configuration</c>.</summary>
     public ClusterConfiguration Configuration { get; }
+
+    /// <summary>
+    /// Starts a brand-new server <paramref name="id"/> outside the configuration (Raft thesis 4.2.1): it knows the
+    /// initial configuration, is not a voter in it, and so waits for a leader to add it and send it the log.
+    /// </summary>
+    public RaftNode AddNode(ulong id)
+    {
+        if (_storage.ContainsKey(id)) throw new InvalidOperationException($"node {id} exists");
+        _storage[id] = new MemorySimulatedStorage(Configuration);
+        Start(id);
+        return Node(id);
+    }
+
+    /// <summary>Every <see cref="Ready.LeadershipLoss"/> a node reported, in order.</summary>
+    public List<(ulong Node, LeadershipLoss Loss)> LeadershipLosses { get; } = [];
 
     public ClusterChecker Checker { get; } = new();
 
@@ -74,6 +90,14 @@ public sealed class ScenarioCluster
     public ProposeResult Propose(ulong id, ulong commandId)
     {
         ProposeResult result = Node(id).Propose(SimulatedStateMachine.EncodeCommand(commandId));
+        Process(id);
+        return result;
+    }
+
+    /// <summary>Calls <paramref name="action"/> on node <paramref name="id"/> (an admin call, say), then carries out its Ready.</summary>
+    public T Do<T>(ulong id, Func<RaftNode, T> action)
+    {
+        T result = action(Node(id));
         Process(id);
         return result;
     }
@@ -174,6 +198,7 @@ public sealed class ScenarioCluster
                 Checker.OnApplied(id, entry);
             }
             foreach (ReadState state in ready.ReadStates) ReadStates.Add((id, state));
+            if (ready.LeadershipLoss is { } loss) LeadershipLosses.Add((id, loss));
             node.Advance(ready);
             Checker.AfterEvent(id, node);
         }

@@ -19,6 +19,9 @@ internal sealed class SimulatedNode(ulong id, ISimulatedStorage storage)
 
     public Ready? Outstanding { get; set; }
 
+    /// <summary>The term this node led when its last Ready was taken (0: it was not leading).</summary>
+    public ulong LeadingTermAtLastReady { get; set; }
+
     public int Incarnation { get; private set; }
 
     public bool IsUp => Raft is not null;
@@ -32,6 +35,7 @@ internal sealed class SimulatedNode(ulong id, ISimulatedStorage storage)
         if (snapshotData is not null) StateMachine.Restore(state.Snapshot!.Index, new MemoryStream(snapshotData));
         Raft = new RaftNode(options, state with { AppliedIndex = StateMachine.AppliedIndex });
         Outstanding = null;
+        LeadingTermAtLastReady = 0;
     }
 
     /// <summary>Loses everything volatile and whatever storage had not synced.</summary>

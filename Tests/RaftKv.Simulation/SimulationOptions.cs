@@ -8,6 +8,9 @@ public enum SimulatedBug
     None = 0,
     VoteWithoutUpToDateCheck = 1,
     CommitOldTermEntriesByCount = 2,
+
+    /// <summary>The leader accepts a configuration change while an earlier one is uncommitted.</summary>
+    OverlappingVoterChanges = 3,
 }
 
 /// <summary>
@@ -59,6 +62,21 @@ public sealed record SimulationOptions
 
     public SimulatedBug Bug { get; init; }
 
+    /// <summary>
+    /// Mean time between membership changes during the safety phase (0: never): add a learner, promote one,
+    /// remove a follower or the leader itself, or transfer leadership. Removed nodes are left running.
+    /// </summary>
+    public int MeanMembershipChangeIntervalMs { get; init; }
+
+    /// <summary>Nodes started outside the initial configuration, for the membership churn to add (ids after the voters).</summary>
+    public int SpareNodeCount { get; init; }
+
+    /// <summary>A learner this many entries behind cannot be promoted (<see cref="RaftOptions.MaxPromotionLagEntries"/>).</summary>
+    public int MaxPromotionLagEntries { get; init; } = 1_000;
+
+    /// <summary>Chance per client tick of a linearizable read (ReadIndex) on a random node.</summary>
+    public double ReadProbability { get; init; }
+
     /// <summary>Swarm testing: each seed draws its own cluster size and fault mix, so faults combine in many ways.</summary>
     public static SimulationOptions Swarm(ulong seed, SimulatedBug bug = SimulatedBug.None, SimulatedStorageKind storage = SimulatedStorageKind.Memory)
     {
@@ -82,11 +100,16 @@ public sealed record SimulationOptions
             MaxAppendBytes = random.Next(64, 8192),
             Storage = storage,
             Bug = bug,
+            // Drawn last so that the earlier draws, and so the fault mix of every seed, are what they were before.
+            MeanMembershipChangeIntervalMs = random.Chance(0.3) ? 0 : random.Next(150, 1500),
+            SpareNodeCount = random.Next(1, 3),
+            MaxPromotionLagEntries = random.Chance(0.5) ? 1_000 : random.Next(0, 20),
+            ReadProbability = random.Chance(0.3) ? 0 : random.NextDouble() * 0.5,
         };
     }
 
     public override string ToString() =>
         $"nodes={NodeCount} latency={MinLatencyMs}-{MaxLatencyMs}ms drop={DropRate:F2} dup={DuplicateRate:F2} " +
         $"partitionEvery={MeanPartitionIntervalMs}ms crashEvery={MeanCrashIntervalMs}ms snapshotAt={SnapshotThresholdBytes}B shortWrites={ShortWriteProbability:F3} " +
-        $"storage={Storage} bug={Bug}";
+        $"churnEvery={MeanMembershipChangeIntervalMs}ms spares={SpareNodeCount} reads={ReadProbability:F2} storage={Storage} bug={Bug}";
 }

@@ -13,6 +13,15 @@ public sealed record SimulationResult(
 {
     public bool Passed => Violations.Count == 0;
 
+    /// <summary>Configuration changes the leader accepted (each refused one is not counted).</summary>
+    public int MembershipChanges { get; init; }
+
+    /// <summary>Leadership transfers started.</summary>
+    public int LeadershipTransfers { get; init; }
+
+    /// <summary>Linearizable reads that returned a read index.</summary>
+    public int ReadsServed { get; init; }
+
     /// <summary>The one-line command that replays this run exactly.</summary>
     public string ReplayCommand =>
         $"dotnet run -c Release --project Tests/RaftKv.Simulator -- --seed {Seed}" +
