@@ -20,6 +20,9 @@ public sealed class ChaosOptionsAndReportTests
         Assert.Equal(["--RaftKv:TestFaultServeReadsLocally=true"], options.SiloArguments);
         Assert.Null(ChaosOptions.Parse(["--faults", "all"]).Faults);
         Assert.Throws<ArgumentException>(() => ChaosOptions.Parse(["--faults", "meteor"]));
+        Assert.Equal(["grpc", "orleans"], options.Clients);
+        Assert.Equal(["orleans"], ChaosOptions.Parse(["--clients", "orleans"]).Clients);
+        Assert.Throws<ArgumentException>(() => ChaosOptions.Parse(["--clients", "carrier-pigeon"]));
     }
 
     private static ChaosReport Report(IReadOnlyList<Operation> operations, IReadOnlyList<FaultEvent> timeline, bool converged = true) => new()

@@ -39,6 +39,9 @@ public sealed record ChaosOptions
 
     public bool NetworkNamespaces { get; init; } = true;
 
+    /// <summary>Client kinds the workers are dealt round-robin ("grpc", "orleans"); pinned readers always use gRPC.</summary>
+    public IReadOnlyList<string> Clients { get; init; } = ["grpc", "orleans"];
+
     /// <summary>More configuration for every silo, e.g. "--RaftKv:TestFaultServeReadsLocally=true".</summary>
     public IReadOnlyList<string> SiloArguments { get; init; } = [];
 
@@ -46,7 +49,9 @@ public sealed record ChaosOptions
         usage: RaftKv.Chaos [--seed N] [--duration 60s|10m] [--nodes 3|5] [--faults kill,kill-leader,...|all|none]
                             [--keys 4] [--register-workers 4] [--counter-workers 2] [--write-once-workers 1] [--think-ms 20]
                             [--fault-ms 1000-5000] [--quiet-ms 1000-3000] [--out DIR] [--loopback] [--silo-arg ARG]...
+                            [--clients grpc,orleans]
           faults: kill, kill-leader, kill-all, pause, pause-leader, partition, isolate-leader, bridge, one-way, clock, disk-full
+          clients: grpc (RaftKvClient over the gateway), orleans (KV grains + RaftKvSession via an Orleans client); default both
           --loopback: no network namespaces (no partitions; for machines without root/iptables)
           --silo-arg: passed to every silo, e.g. --silo-arg --RaftKv:TestFaultServeReadsLocally=true
         """;
@@ -80,11 +85,16 @@ public sealed record ChaosOptions
                 case "--out": options = options with { OutputDirectory = Value() }; break;
                 case "--loopback": options = options with { NetworkNamespaces = false }; break;
                 case "--silo-arg": siloArguments.Add(Value()); break;
+                case "--clients":
+                    options = options with { Clients = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)] };
+                    break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }
         }
         options = options with { SiloArguments = siloArguments };
         if (options.Nodes is < 1 or > 9) throw new ArgumentException("--nodes must be 1..9");
+        if (options.Clients.Count == 0 || options.Clients.Any(c => c is not ("grpc" or "orleans")))
+            throw new ArgumentException("--clients takes grpc, orleans or both");
         if (options.RegisterKeys < 1) throw new ArgumentException("--keys must be at least 1");
         return options;
     }

@@ -56,13 +56,25 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         await WaitForAsync(async () => await cluster.LeaderAsync(cancellationToken).ConfigureAwait(false) is not null, StartTimeout, "a first leader", cancellationToken)
             .ConfigureAwait(false);
 
-        IKvClientFactory factory = new GatewayClientFactory(cluster);
+        IKvClientFactory gateway = new GatewayClientFactory(cluster);
+        await using OrleansClientFactory? orleans = options.Clients.Contains("orleans")
+            ? await OrleansClientFactory.StartAsync(cluster, cancellationToken).ConfigureAwait(false)
+            : null;
+        IKvClientFactory[] kindsOfClient = [.. options.Clients.Select(c => c == "orleans" ? (IKvClientFactory)orleans! : gateway)];
         var nemesis = new Nemesis(cluster, timeline);
         var clients = new List<IKvWorkloadClient>();
-        RecordingClient NewRecorder(int process, IReadOnlyList<int>? only = null)
+        var processKinds = new SortedDictionary<int, string>();
+        // Workers of each workload are dealt the client kinds round-robin; pinned readers and the final reads use gRPC
+        // (an Orleans client cannot choose the silo a grain call lands on).
+        RecordingClient NewRecorder(int process, IReadOnlyList<int>? only = null, int kindIndex = -1)
         {
+            IKvClientFactory factory = only is not null || kindIndex < 0 ? gateway : kindsOfClient[kindIndex % kindsOfClient.Length];
             IKvWorkloadClient client = factory.Create(only);
-            lock (clients) clients.Add(client);
+            lock (clients)
+            {
+                clients.Add(client);
+                processKinds[process] = factory.Name;
+            }
             return new RecordingClient(client, history, process);
         }
 
@@ -73,19 +85,22 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         for (int i = 0; i < options.RegisterWorkers; i++)
         {
             int p = ++process; // process ids are fixed before the worker starts: each is one session, one operation at a time
-            workers.Add(Task.Run(() => Workers.RegisterAsync(NewRecorder(p), options.RegisterKeys, options.Seed * 101 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
+            int k = i;
+            workers.Add(Task.Run(() => Workers.RegisterAsync(NewRecorder(p, kindIndex: k), options.RegisterKeys, options.Seed * 101 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
         }
         for (int i = 0; i < options.CounterWorkers; i++)
         {
             int p = ++process;
-            workers.Add(Task.Run(() => Workers.CounterAsync(NewRecorder(p), options.Seed * 103 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
+            int k = i;
+            workers.Add(Task.Run(() => Workers.CounterAsync(NewRecorder(p, kindIndex: k), options.Seed * 103 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
         }
         var writeOnceProcesses = new List<int>();
         for (int i = 0; i < options.WriteOnceWorkers; i++)
         {
             writeOnceProcesses.Add(++process);
             int p = process;
-            workers.Add(Task.Run(() => Workers.WriteOnceAsync(NewRecorder(p), options.Seed * 107 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
+            int k = i;
+            workers.Add(Task.Run(() => Workers.WriteOnceAsync(NewRecorder(p, kindIndex: k), options.Seed * 107 + p, options.ThinkMs, stopWorkers.Token), cancellationToken));
         }
         foreach (ChaosNode node in cluster.Nodes)
         {
@@ -119,6 +134,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         long healedUs = history.NowUs();
         stopWorkers.Cancel();
         await Task.WhenAll(workers).ConfigureAwait(false);
+        lock (clients) Log($"  client kinds: {string.Join(" ", processKinds.Select(kv => $"p{kv.Key}={kv.Value}"))}");
         Log("  faults stopped and healed; workers stopped; reading every key back");
 
         // ---- final reads: after healing, through the whole cluster, retried until they succeed ----

@@ -38,7 +38,7 @@ public sealed class GatewayClientFactory(ChaosCluster cluster) : IKvClientFactor
 {
     private readonly SocketsHttpHandler _handler = new() { EnableMultipleHttp2Connections = true, ConnectTimeout = TimeSpan.FromSeconds(1) };
 
-    public string Name => "gateway";
+    public string Name => "grpc";
 
     public IKvWorkloadClient Create(IReadOnlyList<int>? onlyNodes = null) => new GatewayWorkloadClient(new RaftKvClient(new RaftKvClientOptions
     {
