@@ -106,6 +106,9 @@ public sealed class RaftKvSession : IDisposable
         RaftKvException raftKv => raftKv.IsRetryable,
         TimeoutException => true,
         Orleans.Runtime.OrleansMessageRejectionException => true,
+        // The gateway silo died or was cut off: the same (session, sequence) through another gateway is safe (the
+        // session table answers a write that was applied), and the chaos runner saw these give up writes needlessly.
+        Orleans.Runtime.Messaging.ConnectionFailedException => true,
         _ => false,
     };
 
