@@ -16,6 +16,13 @@ namespace RaftKv.ClientGateway;
 /// </remarks>
 public interface IKvGatewayWrites
 {
+    /// <summary>
+    /// False while this path cannot serve (a silo not yet active, or stopping): the gateway then proposes on the local
+    /// node itself. The silo's own Raft-backed membership table writes through the gateway before Orleans is active,
+    /// so the gateway must not wait for Orleans.
+    /// </summary>
+    bool IsReady { get; }
+
     /// <summary>Registers a new session and returns its id.</summary>
     Task<ulong> RegisterSessionAsync(CancellationToken cancellationToken);
 

@@ -64,6 +64,9 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         _leaderChannels.Clear();
     }
 
+    /// <summary>The write path to use now: the registered one when it is ready, otherwise null (the local node).</summary>
+    private IKvGatewayWrites? Writes => _writes is { IsReady: true } writes ? writes : null;
+
     private StateMachineOptions Limits => _node.StateMachine.Options;
 
     private long NowMs() => _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
@@ -73,9 +76,9 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     public override Task<RegisterSessionResponse> RegisterSession(RegisterSessionRequest request, ServerCallContext context) =>
         RunAsync(nameof(RegisterSession), isWrite: true, request, context, static (kv, r, o) => kv.RegisterSessionAsync(r, o), async cancellationToken =>
         {
-            if (_writes is not null)
+            if (Writes is { } writes)
             {
-                return new RegisterSessionResponse { SessionId = await _writes.RegisterSessionAsync(cancellationToken).ConfigureAwait(false) };
+                return new RegisterSessionResponse { SessionId = await writes.RegisterSessionAsync(cancellationToken).ConfigureAwait(false) };
             }
             var bytes = await _node.ProposeAsync(KvCommand.RegisterSession(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);
             var reply = MapErrors(nameof(RegisterSession), Decode(nameof(RegisterSession), bytes), 0);
@@ -86,9 +89,9 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         RunAsync(nameof(KeepAlive), isWrite: true, request, context, static (kv, r, o) => kv.KeepAliveAsync(r, o), async cancellationToken =>
         {
             if (request.SessionId == 0) throw Invalid(nameof(KeepAlive), "KeepAlive needs a session id");
-            if (_writes is not null)
+            if (Writes is { } writes)
             {
-                await _writes.KeepAliveAsync(request.SessionId, cancellationToken).ConfigureAwait(false);
+                await writes.KeepAliveAsync(request.SessionId, cancellationToken).ConfigureAwait(false);
                 return new KeepAliveResponse();
             }
             await ProposeInSessionAsync(nameof(KeepAlive), request.SessionId, now => KvCommand.KeepAlive(request.SessionId, now), cancellationToken)
@@ -155,10 +158,10 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     {
         var validation = build(0).Validate(Limits);
         if (!validation.IsValid) throw Invalid(method, validation.Reason);
-        if (_writes is not null)
+        if (Writes is { } writes)
         {
             // The session grain serializes the session and follows the leader: no gate or forwarding here.
-            return await _writes.WriteAsync(build(0), cancellationToken).ConfigureAwait(false);
+            return await writes.WriteAsync(build(0), cancellationToken).ConfigureAwait(false);
         }
         using var lease = await _sessions.EnterAsync(sessionId, cancellationToken).ConfigureAwait(false);
         // The timestamp is taken inside the gate so one session's commands carry non-decreasing timestamps.

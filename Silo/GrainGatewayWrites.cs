@@ -14,13 +14,16 @@ namespace RaftKv.Silo;
 /// Grain errors become the gateway's gRPC statuses and trailers (docs/api.md).
 /// </summary>
 /// <remarks>
-/// Before the silo is active (and once it starts stopping) no grain is called and the write fails UNAVAILABLE with
-/// may-have-applied false. After a grain call was made, a retryable failure (not leader, unavailable, Orleans timeout
+/// Before the silo is active (and once it starts stopping) <see cref="IsReady"/> is false and the gateway proposes on
+/// the local node instead (the silo's Raft-backed membership table writes through the gateway before Orleans is
+/// active); a call that races the change fails UNAVAILABLE with may-have-applied false. After a grain call was made, a retryable failure (not leader, unavailable, Orleans timeout
 /// or message rejection) may have been applied: the grain may have proposed on an earlier attempt.
 /// </remarks>
 internal sealed class GrainGatewayWrites(IGrainFactory grains, IRaftKvNode node) : IKvGatewayWrites, ILifecycleParticipant<ISiloLifecycle>
 {
     private volatile bool _active;
+
+    public bool IsReady => _active;
 
     public void Participate(ISiloLifecycle lifecycle)
     {
