@@ -9,7 +9,7 @@ namespace RaftKv.ClientGateway;
 /// failure the gateway produces says whether the command may have been applied, so a client never has to guess
 /// from a status message.
 /// </summary>
-public static class KvGatewayErrors
+internal static class KvGatewayErrors
 {
     public static RpcException Failure(StatusCode code, string detail, bool mayHaveApplied, Metadata? trailers = null)
     {

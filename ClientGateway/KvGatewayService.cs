@@ -29,14 +29,9 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly GatewaySessions _sessions;
-    private readonly IKvGatewayWrites? _writes;
     private readonly ConcurrentDictionary<string, Lazy<LeaderGateway>> _leaderChannels = new(StringComparer.Ordinal);
 
-    /// <param name="writes">
-    /// Where writes go (in a silo: the Orleans session grains); null to propose them on <paramref name="node"/> here.
-    /// </param>
-    public KvGatewayService(
-        IRaftKvNode node, KvGatewayOptions options, TimeProvider timeProvider, ILogger<KvGatewayService> logger, IKvGatewayWrites? writes = null)
+    public KvGatewayService(IRaftKvNode node, KvGatewayOptions options, TimeProvider timeProvider, ILogger<KvGatewayService> logger)
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(options);
@@ -49,7 +44,6 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         _timeProvider = timeProvider;
         _logger = logger;
         _sessions = new GatewaySessions(timeProvider, options.SessionIdleEvictionMs);
-        _writes = writes;
     }
 
     /// <summary>Number of gateway sessions currently tracked (for tests and metrics).</summary>
@@ -64,9 +58,6 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         _leaderChannels.Clear();
     }
 
-    /// <summary>The write path to use now: the registered one when it is ready, otherwise null (the local node).</summary>
-    private IKvGatewayWrites? Writes => _writes is { IsReady: true } writes ? writes : null;
-
     private StateMachineOptions Limits => _node.StateMachine.Options;
 
     private long NowMs() => _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
@@ -76,10 +67,6 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     public override Task<RegisterSessionResponse> RegisterSession(RegisterSessionRequest request, ServerCallContext context) =>
         RunAsync(nameof(RegisterSession), isWrite: true, request, context, static (kv, r, o) => kv.RegisterSessionAsync(r, o), async cancellationToken =>
         {
-            if (Writes is { } writes)
-            {
-                return new RegisterSessionResponse { SessionId = await writes.RegisterSessionAsync(cancellationToken).ConfigureAwait(false) };
-            }
             var bytes = await _node.ProposeAsync(KvCommand.RegisterSession(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);
             var reply = MapErrors(nameof(RegisterSession), Decode(nameof(RegisterSession), bytes), 0);
             return new RegisterSessionResponse { SessionId = reply.SessionId };
@@ -89,11 +76,6 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         RunAsync(nameof(KeepAlive), isWrite: true, request, context, static (kv, r, o) => kv.KeepAliveAsync(r, o), async cancellationToken =>
         {
             if (request.SessionId == 0) throw Invalid(nameof(KeepAlive), "KeepAlive needs a session id");
-            if (Writes is { } writes)
-            {
-                await writes.KeepAliveAsync(request.SessionId, cancellationToken).ConfigureAwait(false);
-                return new KeepAliveResponse();
-            }
             await ProposeInSessionAsync(nameof(KeepAlive), request.SessionId, now => KvCommand.KeepAlive(request.SessionId, now), cancellationToken)
                 .ConfigureAwait(false);
             return new KeepAliveResponse();
@@ -158,11 +140,6 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     {
         var validation = build(0).Validate(Limits);
         if (!validation.IsValid) throw Invalid(method, validation.Reason);
-        if (Writes is { } writes)
-        {
-            // The session grain serializes the session and follows the leader: no gate or forwarding here.
-            return await writes.WriteAsync(build(0), cancellationToken).ConfigureAwait(false);
-        }
         using var lease = await _sessions.EnterAsync(sessionId, cancellationToken).ConfigureAwait(false);
         // The timestamp is taken inside the gate so one session's commands carry non-decreasing timestamps.
         var bytes = await _node.ProposeAsync(build(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);

@@ -79,17 +79,13 @@ public static class SiloHost
         kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
     }
 
-    /// <summary>The node's services in DI: node runtime and client gateway (writes through the session grains). TestingHost silos call this too.</summary>
+    /// <summary>The node's services in DI: node runtime and client gateway. TestingHost silos call this too.</summary>
     public static void AddRaftKvHosting(IServiceCollection services, NodeOptions options)
     {
         AddRaftKvNode(services, options);
         services.AddGrpc();
         SiloNode.AddPeerService(services);
         services.AddRaftKvGateway();
-        // The gateway's writes go through the session grains, as Orleans clients' do (one exactly-once path).
-        services.AddSingleton<GrainGatewayWrites>();
-        services.AddSingleton<IKvGatewayWrites>(static sp => sp.GetRequiredService<GrainGatewayWrites>());
-        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(static sp => sp.GetRequiredService<GrainGatewayWrites>());
     }
 
     /// <summary>
