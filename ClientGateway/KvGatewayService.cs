@@ -106,17 +106,14 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         RunAsync(nameof(CompareAndSwap), isWrite: true, request, context, static (kv, r, o) => kv.CompareAndSwapAsync(r, o), async cancellationToken =>
         {
             string method = nameof(CompareAndSwap);
-            Func<long, KvCommand> build = request.ExpectedCase switch
+            // One definition of which command a request means, shared with the fuzzed validation (KvRequestValidation).
+            KvValidation shape = KvRequestValidation.TryBuild(request, 0, out _);
+            if (!shape.IsValid) throw Invalid(method, shape.Reason);
+            KvCommand build(long now)
             {
-                CompareAndSwapRequest.ExpectedOneofCase.ExpectedValue => now => KvCommand.CompareValueAndSwap(
-                    request.SessionId, request.Sequence, now, request.Key.Memory, request.ExpectedValue.Memory, request.NewValue.Memory),
-                CompareAndSwapRequest.ExpectedOneofCase.ExpectedAbsent when request.ExpectedAbsent => now => KvCommand.CreateIfAbsent(
-                    request.SessionId, request.Sequence, now, request.Key.Memory, request.NewValue.Memory),
-                CompareAndSwapRequest.ExpectedOneofCase.ExpectedModRevision => now => KvCommand.CompareModIndexAndSwap(
-                    request.SessionId, request.Sequence, now, request.Key.Memory, request.ExpectedModRevision, request.NewValue.Memory),
-                CompareAndSwapRequest.ExpectedOneofCase.ExpectedAbsent => throw Invalid(method, "expected_absent must be true when set"),
-                _ => throw Invalid(method, "CompareAndSwap needs one of expected_value, expected_absent or expected_mod_revision"),
-            };
+                KvRequestValidation.TryBuild(request, now, out KvCommand? command);
+                return command!;
+            }
             var reply = await ProposeInSessionAsync(method, request.SessionId, build, cancellationToken).ConfigureAwait(false);
             var response = new CompareAndSwapResponse
             {
@@ -175,9 +172,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) =>
         RunAsync(nameof(Get), isWrite: false, request, context, static (kv, r, o) => kv.GetAsync(r, o), async cancellationToken =>
         {
-            string method = nameof(Get);
-            if (request.Key.IsEmpty) throw Invalid(method, "the key is empty");
-            if (request.Key.Length > Limits.MaxKeyBytes) throw Invalid(method, $"the key is {request.Key.Length} bytes; the limit is {Limits.MaxKeyBytes}");
+            KvValidation validation = KvRequestValidation.Validate(request, Limits);
+            if (!validation.IsValid) throw Invalid(nameof(Get), validation.Reason);
             await MaybeReadIndexAsync(request.Consistency, cancellationToken).ConfigureAwait(false);
             var entry = _node.StateMachine.Get(request.Key.Memory);
             return entry is null ? new GetResponse { Found = false } : new GetResponse { Found = true, Kv = ToKeyValue(entry) };
@@ -186,10 +182,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     public override Task<ScanResponse> Scan(ScanRequest request, ServerCallContext context) =>
         RunAsync(nameof(Scan), isWrite: false, request, context, static (kv, r, o) => kv.ScanAsync(r, o), async cancellationToken =>
         {
-            if (request.Prefix.Length > Limits.MaxKeyBytes)
-            {
-                throw Invalid(nameof(Scan), $"the prefix is {request.Prefix.Length} bytes; the limit is {Limits.MaxKeyBytes}");
-            }
+            KvValidation validation = KvRequestValidation.Validate(request, Limits);
+            if (!validation.IsValid) throw Invalid(nameof(Scan), validation.Reason);
             int limit = request.Limit == 0 ? _options.DefaultScanLimit : (int)Math.Min(request.Limit, (uint)_options.MaxScanLimit);
             await MaybeReadIndexAsync(request.Consistency, cancellationToken).ConfigureAwait(false);
             var response = new ScanResponse();

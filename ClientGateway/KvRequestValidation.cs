@@ -10,7 +10,7 @@ namespace RaftKv.ClientGateway;
 /// with <see cref="KvCommand.Validate"/>, the same check Apply repeats; reads check their key or prefix and
 /// consistency level. The fuzz target <c>gateway-request</c> drives these behind the protobuf parse.
 /// </summary>
-/// <remarks>Mirrors the checks <see cref="KvGatewayService"/> makes inline before proposing or reading.</remarks>
+/// <remarks><see cref="KvGatewayService"/> calls these before it proposes or reads, so the fuzzed checks are the served ones.</remarks>
 public static class KvRequestValidation
 {
     public static KvValidation Validate(KeepAliveRequest request, StateMachineOptions limits)
