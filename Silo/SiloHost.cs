@@ -23,6 +23,9 @@ namespace RaftKv.Silo;
 /// </summary>
 public static class SiloHost
 {
+    /// <summary>How long past RaftKv:ShutdownTimeoutMs a stopping silo may take before <see cref="ShutdownWatchdog"/> ends it.</summary>
+    private static readonly TimeSpan ShutdownWatchdogMargin = TimeSpan.FromSeconds(5);
+
     public static async Task<int> RunAsync(string[] args)
     {
         WebApplication app;
@@ -35,6 +38,8 @@ public static class SiloHost
             await Console.Error.WriteLineAsync(e.Message);
             return 2;
         }
+        var options = app.Services.GetRequiredService<NodeOptions>();
+        ShutdownWatchdog.Arm(app.Lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
         await app.RunAsync();
         return Environment.ExitCode;
     }

@@ -39,7 +39,10 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
 
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Test fault (<see cref="TestFaults"/>): the silo's stop never finishes, whatever the shutdown timeout says.</summary>
+    internal bool HangOnStop { get; set; }
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => HangOnStop ? Task.Delay(Timeout.Infinite, CancellationToken.None) : Task.CompletedTask;
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

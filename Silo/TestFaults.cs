@@ -21,4 +21,10 @@ public sealed class TestFaults(SiloNode node) : Faults.FaultsBase
         driver.Isolated = request.Value;
         return Task.FromResult(new Empty());
     }
+
+    public override Task<Empty> HangOnStop(Empty request, ServerCallContext context)
+    {
+        node.HangOnStop = true;
+        return Task.FromResult(new Empty());
+    }
 }

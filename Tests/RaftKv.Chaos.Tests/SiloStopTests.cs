@@ -38,7 +38,16 @@ public sealed class SiloStopTests
             int follower = cluster.Nodes.First(n => n.Id != leader).Id;
             cluster.Terminate(leader.Value);
             // Well below the old 30 s wait, well above the new 3 s bound plus a loaded machine's stop work.
-            int id = await exited.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            int id;
+            try
+            {
+                id = await exited.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            }
+            catch (TimeoutException)
+            {
+                string[] log = File.ReadAllLines(cluster.Node(leader.Value).LogFile);
+                throw new TimeoutException($"node {leader} still running 20 s after SIGTERM; its log ends:\n{string.Join("\n", log.TakeLast(40))}");
+            }
             Assert.Equal(leader.Value, id);
             Assert.True(cluster.IsRunning(follower));
         }

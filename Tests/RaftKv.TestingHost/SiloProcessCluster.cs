@@ -133,6 +133,23 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         _processes[id] = null;
     }
 
+    /// <summary>SIGTERM, as a service manager stops a silo; returns the process to wait on (null if it was not running).</summary>
+    public Process? Terminate(ulong id)
+    {
+        Process? process = _processes[id];
+        if (process is null) return null;
+        using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        _processes[id] = null;
+        return process;
+    }
+
+    public async Task HangOnStopAsync(ulong id)
+    {
+        using var channel = GrpcChannel.ForAddress(ClientAddress(id));
+        await new RaftKv.Silo.Protos.Faults.FaultsClient(channel).HangOnStopAsync(new Google.Protobuf.WellKnownTypes.Empty());
+    }
+
     public string Log(ulong id)
     {
         StringBuilder log = _logs[id];

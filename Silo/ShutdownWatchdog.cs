@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Hosting;
+
+namespace RaftKv.Silo;
+
+/// <summary>
+/// Bounds how long a stopping silo can stay alive. The host's shutdown timeout only cancels the token it hands to
+/// hosted services; a component that ignores it (Orleans stopping mid-start, a stuck fsync) keeps the process up,
+/// refusing everything, and a supervisor cannot restart it. Once the application starts stopping, this waits the
+/// graceful budget plus a margin on a dedicated thread (not the thread pool, which may be what is stuck) and then
+/// exits the process at once. That is safe because nothing is acknowledged before it is durable in the WAL: a hard
+/// exit here is no worse than kill -9, which the crash and chaos tests exercise.
+/// </summary>
+internal static class ShutdownWatchdog
+{
+    /// <summary>Exit code of a silo whose graceful stop ran out of time.</summary>
+    public const int ExitCode = 3;
+
+    public static void Arm(IHostApplicationLifetime lifetime, TimeSpan deadline)
+    {
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            var thread = new Thread(() => WaitThenExit(deadline)) { IsBackground = true, Name = "raftkv-shutdown-watchdog" };
+            thread.Start();
+        });
+    }
+
+    private static void WaitThenExit(TimeSpan deadline)
+    {
+        Thread.Sleep(deadline);
+        Console.Error.WriteLine($"raftkv-silo: graceful stop did not finish within {deadline.TotalMilliseconds:0} ms; exiting now (everything acknowledged is in the WAL)");
+        Console.Error.Flush();
+        if (OperatingSystem.IsLinux())
+        {
+            // _exit skips ProcessExit handlers, one of which (the host's console lifetime) waits for the stuck stop.
+            try
+            {
+                _exit(ExitCode);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+            }
+        }
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        self.Kill();
+    }
+
+    [DllImport("libc.so.6", EntryPoint = "_exit")]
+    private static extern void _exit(int status);
+}
