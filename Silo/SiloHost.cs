@@ -39,8 +39,26 @@ public static class SiloHost
             return 2;
         }
         var options = app.Services.GetRequiredService<NodeOptions>();
-        ShutdownWatchdog.Arm(app.Lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
-        await app.RunAsync();
+        ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RaftKv.Silo.SiloHost");
+        IHostApplicationLifetime lifetime = app.Lifetime; // resolved now: the container is disposed when RunAsync throws
+        ShutdownWatchdog.Arm(lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
+        lifetime.ApplicationStarted.Register(() => SiloLog.Started(logger, options.NodeId));
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // Asked to stop (SIGTERM, Ctrl+C) while still starting, e.g. while Orleans was joining the cluster: the
+            // start fails with cancellations (OperationCanceledException, Orleans' OrleansLifecycleCanceledException,
+            // or an AggregateException of them). A clean stop, not a crash.
+            SiloLog.StoppedWhileStarting(logger, options.NodeId);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            SiloLog.FailedToStart(logger, options.NodeId, e);
+            return 1;
+        }
         return Environment.ExitCode;
     }
 

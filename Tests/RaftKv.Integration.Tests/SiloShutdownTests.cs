@@ -20,6 +20,8 @@ public sealed class SiloShutdownTests
         await using RaftKvClient client = cluster.NewClient();
         await client.PutAsync("before-stop", "kept");
 
+        // Stop a silo that is fully up: one asked to stop while Orleans is still joining stops through another path.
+        await cluster.WaitForSiloStartedAsync(leader, TimeSpan.FromSeconds(60));
         await cluster.HangOnStopAsync(leader);
         var stopping = Stopwatch.StartNew();
         using Process process = cluster.Terminate(leader)!;
@@ -34,7 +36,7 @@ public sealed class SiloShutdownTests
             process.Kill(entireProcessTree: true);
             throw;
         }
-        Assert.Equal(3, process.ExitCode);
+        Assert.True(process.ExitCode == 3, $"exit code {process.ExitCode}; the silo's log ends:\n{Tail(cluster.Log(leader))}");
         Assert.True(stopping.Elapsed >= TimeSpan.FromSeconds(5), $"the watchdog fired early, after {stopping.Elapsed}");
         Assert.Contains("graceful stop did not finish", cluster.Log(leader), StringComparison.Ordinal);
 
@@ -44,4 +46,18 @@ public sealed class SiloShutdownTests
         Assert.NotNull(kept);
         Assert.Equal("kept", System.Text.Encoding.UTF8.GetString(kept.Value));
     }
+
+    [Fact]
+    public async Task A_silo_asked_to_stop_while_starting_exits_cleanly()
+    {
+        await using var cluster = new SiloProcessCluster();
+        // The Raft node serves before Orleans has joined its cluster; stop the silo in between.
+        await cluster.WaitUntilAsync(() => Task.FromResult(cluster.Log(1).Contains("serving: clients at", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), "node 1 serving");
+        bool startedBeforeStop = cluster.Log(1).Contains("silo started", StringComparison.Ordinal);
+        using Process process = cluster.Terminate(1)!;
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(40));
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode} (fully started before the stop: {startedBeforeStop}); the silo's log ends:\n{Tail(cluster.Log(1))}");
+    }
+
+    private static string Tail(string log) => string.Join('\n', log.Split('\n').TakeLast(60));
 }

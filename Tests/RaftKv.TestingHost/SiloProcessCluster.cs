@@ -144,6 +144,10 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         return process;
     }
 
+    /// <summary>Waits until the silo logs that it has fully started (Orleans active, every endpoint serving).</summary>
+    public Task WaitForSiloStartedAsync(ulong id, TimeSpan timeout) =>
+        WaitUntilAsync(() => Task.FromResult(Log(id).Contains("silo started", StringComparison.Ordinal)), timeout, $"silo {id} fully started");
+
     public async Task HangOnStopAsync(ulong id)
     {
         using var channel = GrpcChannel.ForAddress(ClientAddress(id));
