@@ -73,9 +73,75 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("Leader", all.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Json_output_is_one_parseable_document_per_result()
+    {
+        var put = await RunAsync("put", "j", "v1", "--output", "json");
+        Assert.Equal(0, put.Exit);
+        using (var document = System.Text.Json.JsonDocument.Parse(put.Output))
+        {
+            Assert.True(document.RootElement.GetProperty("ok").GetBoolean());
+            Assert.True(document.RootElement.GetProperty("mod_revision").GetUInt64() > 0);
+        }
+        var get = await RunAsync("-o", "json", "get", "j");
+        using (var document = System.Text.Json.JsonDocument.Parse(get.Output))
+        {
+            Assert.Equal("v1", document.RootElement.GetProperty("value").GetString());
+            Assert.Equal("j", document.RootElement.GetProperty("key").GetString());
+        }
+        var missing = await RunAsync("get", "nope", "--output", "json");
+        Assert.Equal(1, missing.Exit);
+        using (var document = System.Text.Json.JsonDocument.Parse(missing.Output))
+        {
+            Assert.False(document.RootElement.GetProperty("found").GetBoolean());
+        }
+        var status = await RunAsync("status", "--all", "--output", "json");
+        Assert.Equal(0, status.Exit);
+        using (var document = System.Text.Json.JsonDocument.Parse(status.Output))
+        {
+            var member = Assert.Single(document.RootElement.GetProperty("members").EnumerateArray());
+            Assert.Equal("Leader", member.GetProperty("role").GetString());
+            Assert.True(member.GetProperty("reachable").GetBoolean());
+        }
+    }
+
+    [Fact]
+    public async Task Status_watch_refreshes_until_its_count()
+    {
+        await RunAsync("put", "w", "1");
+        var watch = await RunAsync("status", "--watch", "--count", "3", "--interval-ms", "100", "--output", "json");
+        Assert.Equal(0, watch.Exit);
+        string[] lines = watch.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        foreach (string line in lines)
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(line);
+            Assert.Equal("Leader", document.RootElement.GetProperty("members")[0].GetProperty("role").GetString());
+        }
+        var table = await RunAsync("status", "--watch", "--count", "2", "--interval-ms", "100");
+        Assert.Equal(0, table.Exit);
+        Assert.Equal(2, table.Output.Split("ADDRESS").Length - 1);
+    }
+
+    [Fact]
+    public async Task Completion_scripts_ask_raftkv_for_candidates()
+    {
+        var bash = await RunAsync("completion", "bash");
+        Assert.Equal(0, bash.Exit);
+        Assert.Contains("complete -o default -F _raftkv_complete raftkv", bash.Output, StringComparison.Ordinal);
+        Assert.Contains("[suggest:", bash.Output, StringComparison.Ordinal);
+        // What the script runs: the [suggest] directive lists the commands that match the word being completed.
+        var suggestions = await RunAsync("[suggest:9]", "raftkv st");
+        Assert.Equal(0, suggestions.Exit);
+        Assert.Contains("status", suggestions.Output.Split('\n', StringSplitOptions.TrimEntries));
+        Assert.Equal(2, (await RunAsync("completion", "fish")).Exit);
+    }
+
     [Theory]
     [InlineData]
     [InlineData("frobnicate")]
+    [InlineData("put", "k", "v", "--output", "yaml")]
+    [InlineData("status", "--count", "2")]
     [InlineData("put", "only-key")]
     [InlineData("get", "k", "--limit", "3")]
     [InlineData("scan", "p", "--limit", "zero")]
