@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Hosting;
+using RaftKv.Node;
+using RaftKv.Raft;
+
+namespace RaftKv.Silo.ClusterPage;
+
+/// <summary>
+/// What this node saw happen, for the cluster page: leader changes (the leader history) and its own role and term
+/// changes (elections). It samples the node's published status a few times a second rather than hooking the driver,
+/// so a change that is undone between two samples can be missed; the page says "as seen by node N".
+/// </summary>
+public sealed class ClusterJournal(IRaftKvNode node, TimeProvider time) : BackgroundService
+{
+    public const int Capacity = 50;
+    private static readonly TimeSpan SamplePeriod = TimeSpan.FromMilliseconds(200);
+
+    private readonly Lock _lock = new();
+    private readonly LinkedList<JournalEntry> _leaders = new();
+    private readonly LinkedList<JournalEntry> _events = new();
+    private RaftStatus? _last;
+
+    public sealed record JournalEntry(DateTimeOffset At, ulong Term, ulong Leader, string Text);
+
+    public (IReadOnlyList<JournalEntry> Leaders, IReadOnlyList<JournalEntry> Events) Snapshot()
+    {
+        lock (_lock) return ([.. _leaders], [.. _events]);
+    }
+
+    /// <summary>Records what changed since the previous sample. Public for tests.</summary>
+    public void Sample(RaftStatus status)
+    {
+        DateTimeOffset now = time.GetUtcNow();
+        lock (_lock)
+        {
+            RaftStatus? last = _last;
+            _last = status;
+            if (last is null || last.Leader != status.Leader || (status.Leader != 0 && last.Term != status.Term && last.Leader == status.Leader))
+            {
+                string text = status.Leader == 0 ? $"no leader known in term {status.Term}" : $"node {status.Leader} leads term {status.Term}";
+                Add(_leaders, new JournalEntry(now, status.Term, status.Leader, text));
+            }
+            if (last is null || last.Role != status.Role || last.Term != status.Term)
+            {
+                string text = last is null
+                    ? $"node {status.NodeId} is {status.Role} in term {status.Term} (page started)"
+                    : $"node {status.NodeId}: {last.Role} in term {last.Term} -> {status.Role} in term {status.Term}";
+                Add(_events, new JournalEntry(now, status.Term, status.Leader, text));
+            }
+        }
+    }
+
+    private static void Add(LinkedList<JournalEntry> list, JournalEntry entry)
+    {
+        list.AddFirst(entry);
+        while (list.Count > Capacity) list.RemoveLast();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(SamplePeriod, time);
+        do
+        {
+            try
+            {
+                Sample(node.Status);
+            }
+            catch (InvalidOperationException)
+            {
+                // The node is not running (yet, or any more).
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+}
