@@ -15,4 +15,7 @@ internal static partial class KvGatewayLog
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "The state machine returned an undecodable reply to {Method}.")]
     public static partial void UndecodableReply(ILogger logger, string method);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "{Method} cancelled by the client.")]
+    public static partial void Cancelled(ILogger logger, string method);
 }

@@ -76,11 +76,14 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(kestrel);
         ArgumentNullException.ThrowIfNull(options);
-        var peerUri = new Uri(options.Self.PeerAddress);
-        var clientUri = new Uri(options.Self.ClientAddress);
+        Uri peerUri = options.PeerListenUri;
+        Uri clientUri = options.ClientListenUri;
         // h2c (HTTP/2 with prior knowledge), which gRPC clients speak to "http://" addresses.
         kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
         kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
+        // The monitoring port speaks HTTP/1.1: what curl, Prometheus and load balancers' health checks speak by
+        // default, which the h2c-only ports do not.
+        if (options.HttpListenUri is { } httpUri) kestrel.Listen(ListenAddress(httpUri), httpUri.Port, listen => listen.Protocols = HttpProtocols.Http1);
         kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
     }
 
@@ -91,6 +94,7 @@ public static class SiloHost
         services.AddGrpc();
         SiloNode.AddPeerService(services);
         services.AddRaftKvGateway();
+        Monitoring.AddRaftKvMonitoring(services);
     }
 
     /// <summary>
@@ -104,7 +108,7 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
-        int peerPort = new Uri(options.Self.PeerAddress).Port;
+        int peerPort = options.PeerListenUri.Port;
         IHostApplicationLifetime lifetime = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>();
         app.Use(async (context, next) =>
         {
@@ -123,13 +127,17 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
-        var peerUri = new Uri(options.Self.PeerAddress);
-        var clientUri = new Uri(options.Self.ClientAddress);
-        app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
-        SiloNode.MapPeerService(app).RequireHost($"*:{peerUri.Port}");
+        // Requests name the advertised port in their Host header, which differs from the listen port behind NAT or a
+        // container's port mapping: each endpoint answers on either.
+        string[] clientHosts = HostPatterns(options.ClientListenUri, options.Self.ClientAddress);
+        string[] peerHosts = HostPatterns(options.PeerListenUri, options.Self.PeerAddress);
+        string[]? httpHosts = options.HttpListenUri is { } httpUri ? HostPatterns(httpUri, options.Self.HttpAddress) : null;
+        app.MapRaftKvGateway().RequireHost(clientHosts);
+        SiloNode.MapPeerService(app).RequireHost(peerHosts);
+        Monitoring.MapRaftKvMonitoring(app, clientHosts, httpHosts);
         if (options.EnableTestFaults)
         {
-            app.MapGrpcService<TestFaults>().RequireHost($"*:{clientUri.Port}");
+            app.MapGrpcService<TestFaults>().RequireHost(clientHosts);
         }
     }
 
@@ -193,6 +201,12 @@ public static class SiloHost
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.AddRaftKvGrains(options => options.Bind(configuration.GetSection(RaftKvGrainOptions.SectionName)));
+    }
+
+    private static string[] HostPatterns(Uri listen, string advertised)
+    {
+        int advertisedPort = advertised.Length > 0 ? new Uri(advertised).Port : listen.Port;
+        return advertisedPort == listen.Port ? [$"*:{listen.Port}"] : [$"*:{listen.Port}", $"*:{advertisedPort}"];
     }
 
     private static IPAddress ListenAddress(Uri uri) =>
