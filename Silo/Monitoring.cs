@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using RaftKv.Node;
 using RaftKv.Raft;
 
@@ -28,10 +29,13 @@ public static class Monitoring
     private const string LiveTag = "live";
     private const string ReadyTag = "ready";
 
-    public static IServiceCollection AddRaftKvMonitoring(IServiceCollection services)
+    public static IServiceCollection AddRaftKvMonitoring(IServiceCollection services, NodeOptions options)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(MeterNames).AddPrometheusExporter());
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("raftkv-silo", serviceInstanceId: options.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .WithMetrics(metrics => metrics.AddMeter(MeterNames).AddPrometheusExporter());
         services.AddGrpcHealthChecks(grpc =>
             {
                 // A load balancer asking the gRPC health service should route only to a node that can serve.

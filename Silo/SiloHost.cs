@@ -94,7 +94,7 @@ public static class SiloHost
         services.AddGrpc();
         SiloNode.AddPeerService(services);
         services.AddRaftKvGateway();
-        Monitoring.AddRaftKvMonitoring(services);
+        Monitoring.AddRaftKvMonitoring(services, options);
     }
 
     /// <summary>

@@ -31,13 +31,66 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
     {
         Runtime.Start();
         if (options.ParentProcessId != 0) _ = WatchParentAsync(options.ParentProcessId);
-        SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress, Path.GetFullPath(options.DataDirectory));
+        SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress,
+            options.Self.HttpAddress.Length > 0 ? options.Self.HttpAddress : "(none)", Path.GetFullPath(options.DataDirectory));
+        WarnIfListenPortDiffers();
         return Task.CompletedTask;
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Kestrel listens now: check, off the start path, that the advertised peer address reaches it.</summary>
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        _ = ProbeAdvertisedPeerAddressAsync(lifetime.ApplicationStopping);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Listen and advertised addresses are separate settings, for NAT and container port mappings. When their
+    /// ports differ, say so at Warning with both: when nothing maps one to the other, the peers never reach this
+    /// node, and it campaigns forever with nothing else to show why.
+    /// </summary>
+    private void WarnIfListenPortDiffers()
+    {
+        int index = options.Members.FindIndex(m => m.Id == options.NodeId);
+        void Check(string listenSetting, Uri listen, string advertisedSetting, string advertised)
+        {
+            if (advertised.Length == 0) return;
+            int advertisedPort = new Uri(advertised).Port;
+            if (advertisedPort != listen.Port)
+                SiloLog.ListenPortDiffers(_logger, options.NodeId, listenSetting, listen.Port, listen.ToString(), advertisedSetting, advertised, advertisedPort);
+        }
+        Check("RaftKv:PeerListenAddress", options.PeerListenUri, $"RaftKv:Members:{index}:PeerAddress", options.Self.PeerAddress);
+        Check("RaftKv:ClientListenAddress", options.ClientListenUri, $"RaftKv:Members:{index}:ClientAddress", options.Self.ClientAddress);
+        if (options.HttpListenUri is { } http) Check("RaftKv:HttpListenAddress", http, $"RaftKv:Members:{index}:HttpAddress", options.Self.HttpAddress);
+    }
+
+    /// <summary>
+    /// Opens a TCP connection to this node's advertised peer address. Refused or timed out means the address the
+    /// other members were given does not lead here (from this host at least): reported at Warning, never fatal,
+    /// since a NAT may forward it only for traffic from outside.
+    /// </summary>
+    private async Task ProbeAdvertisedPeerAddressAsync(CancellationToken cancellationToken)
+    {
+        var advertised = new Uri(options.Self.PeerAddress);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            await client.ConnectAsync(advertised.Host, advertised.Port, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            int index = options.Members.FindIndex(m => m.Id == options.NodeId);
+            SiloLog.AdvertisedAddressUnreachable(_logger, options.NodeId, $"RaftKv:Members:{index}:PeerAddress", options.Self.PeerAddress,
+                e is OperationCanceledException ? "no answer within 5 s" : e.Message, options.PeerListenUri.ToString());
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
 
     /// <summary>Test fault (<see cref="TestFaults"/>): the silo's stop never finishes, whatever the shutdown timeout says.</summary>
     internal bool HangOnStop { get; set; }
