@@ -16,19 +16,21 @@ public sealed class KvGatewayMetrics : IDisposable
     private static readonly double[] SecondsBuckets =
         [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-    private readonly Meter _meter;
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _seconds;
 
     public KvGatewayMetrics(IMeterFactory? meterFactory = null)
     {
-        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _requests = _meter.CreateCounter<long>("raftkv.gateway.requests", unit: "{request}",
+        Meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _requests = Meter.CreateCounter<long>("raftkv.gateway.requests", unit: "{request}",
             description: "Requests to raftkv.v1.KV by method and gRPC status code (status: OK, NOT_FOUND is OK, CANCELLED when the client gave up, ...).");
-        _seconds = _meter.CreateHistogram("raftkv.gateway.request.duration", unit: "s",
+        _seconds = Meter.CreateHistogram("raftkv.gateway.request.duration", unit: "s",
             description: "Time from a request's arrival at this gateway to its answer, by method and gRPC status code.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
     }
+
+    /// <summary>This gateway's meter (one per gateway, so tests with several gateways in a process can tell them apart).</summary>
+    public Meter Meter { get; }
 
     /// <summary>Records one finished request that started at <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
     public void Finished(string method, StatusCode status, long startTimestamp)
@@ -61,5 +63,5 @@ public sealed class KvGatewayMetrics : IDisposable
         _ => ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose() => Meter.Dispose();
 }

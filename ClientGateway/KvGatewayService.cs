@@ -32,6 +32,9 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     private readonly ConcurrentDictionary<string, Lazy<LeaderGateway>> _leaderChannels = new(StringComparer.Ordinal);
     private readonly KvGatewayMetrics _metrics = new();
 
+    /// <summary>This gateway's meters: requests by method and status, and their latency.</summary>
+    public KvGatewayMetrics Metrics => _metrics;
+
     public KvGatewayService(IRaftKvNode node, KvGatewayOptions options, TimeProvider timeProvider, ILogger<KvGatewayService> logger)
     {
         ArgumentNullException.ThrowIfNull(node);
