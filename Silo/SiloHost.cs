@@ -40,7 +40,16 @@ public static class SiloHost
         }
         var options = app.Services.GetRequiredService<NodeOptions>();
         ShutdownWatchdog.Arm(app.Lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
-        await app.RunAsync();
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException e)
+        {
+            // Options bound with ValidateOnStart (RaftKv:Grains, RaftKv:Clustering): one line per failure, each naming its setting.
+            await Console.Error.WriteLineAsync("invalid silo configuration:\n  " + string.Join("\n  ", e.Failures));
+            return 2;
+        }
         return Environment.ExitCode;
     }
 
