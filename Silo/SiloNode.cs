@@ -34,17 +34,14 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
         SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress,
             options.Self.HttpAddress.Length > 0 ? options.Self.HttpAddress : "(none)", Path.GetFullPath(options.DataDirectory));
         WarnIfListenPortDiffers();
+        // Off the start path: Kestrel starts beside Orleans, which may wait for a leader before it has started.
+        _ = ProbeAdvertisedPeerAddressAsync(lifetime.ApplicationStopping);
         return Task.CompletedTask;
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Kestrel listens now: check, off the start path, that the advertised peer address reaches it.</summary>
-    public Task StartedAsync(CancellationToken cancellationToken)
-    {
-        _ = ProbeAdvertisedPeerAddressAsync(lifetime.ApplicationStopping);
-        return Task.CompletedTask;
-    }
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
     /// Listen and advertised addresses are separate settings, for NAT and container port mappings. When their
@@ -67,27 +64,42 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
     }
 
     /// <summary>
-    /// Opens a TCP connection to this node's advertised peer address. Refused or timed out means the address the
-    /// other members were given does not lead here (from this host at least): reported at Warning, never fatal,
-    /// since a NAT may forward it only for traffic from outside.
+    /// Opens TCP connections to this node's advertised peer address until one succeeds, for up to 10 s (Kestrel
+    /// binds meanwhile). None succeeding means the address the other members were given does not lead here (from
+    /// this host at least): reported at Warning, never fatal, since a NAT may forward it only for traffic from outside.
     /// </summary>
     private async Task ProbeAdvertisedPeerAddressAsync(CancellationToken cancellationToken)
     {
         var advertised = new Uri(options.Self.PeerAddress);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        string reason = "";
         try
         {
-            using var client = new System.Net.Sockets.TcpClient();
-            await client.ConnectAsync(advertised.Host, advertised.Port, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
-        {
+            while (elapsed.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                attempt.CancelAfter(TimeSpan.FromSeconds(2));
+                try
+                {
+                    using var client = new System.Net.Sockets.TcpClient();
+                    await client.ConnectAsync(advertised.Host, advertised.Port, attempt.Token).ConfigureAwait(false);
+                    return;
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    reason = e.Message;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    reason = "no answer within 2 s";
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+            }
             int index = options.Members.FindIndex(m => m.Id == options.NodeId);
             SiloLog.AdvertisedAddressUnreachable(_logger, options.NodeId, $"RaftKv:Members:{index}:PeerAddress", options.Self.PeerAddress,
-                e is OperationCanceledException ? "no answer within 5 s" : e.Message, options.PeerListenUri.ToString());
+                reason, options.PeerListenUri.ToString());
         }
-        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
     }

@@ -137,7 +137,8 @@ public sealed class MonitoringTests
                 cluster.Log(3).Contains("RaftKv:PeerListenAddress listens on port " + wrongPort, StringComparison.Ordinal)
                 && cluster.Log(3).Contains(advertised, StringComparison.Ordinal)),
             Deadline, "node 3 warning that its peer listen port differs from its advertised peer address");
-        Assert.Contains("does not reach this silo", cluster.Log(3), StringComparison.Ordinal);
+        await cluster.WaitUntilAsync(() => Task.FromResult(cluster.Log(3).Contains("does not reach this silo", StringComparison.Ordinal)),
+            Deadline, "node 3 warning that its advertised peer address does not reach it");
         // Nodes 1 and 2 cannot reach node 3 at the address they were given, and say so, naming it.
         var unreachable = new System.Text.RegularExpressions.Regex($@"Cannot reach peer 3 at (http://)?{System.Text.RegularExpressions.Regex.Escape(new Uri(advertised).Authority)}");
         await cluster.WaitUntilAsync(() => Task.FromResult(new ulong[] { 1, 2 }.All(id => unreachable.IsMatch(cluster.Log(id)))),
