@@ -44,6 +44,13 @@ public static class SiloHost
         {
             await app.RunAsync();
         }
+        catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // Stopped (SIGTERM, parent gone, fatal node error) before every service had started, e.g. while Orleans
+            // was still joining its cluster: the host cancels its start. A clean stop, not a crash.
+            await Console.Error.WriteLineAsync("raftkv-silo: stopped before it had finished starting");
+            return Environment.ExitCode;
+        }
         catch (Microsoft.Extensions.Options.OptionsValidationException e)
         {
             // Options bound with ValidateOnStart (RaftKv:Grains, RaftKv:Clustering): one line per failure, each naming its setting.

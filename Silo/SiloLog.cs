@@ -15,4 +15,7 @@ internal static partial class SiloLog
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "node {NodeId}: its advertised {AdvertisedSetting} {AdvertisedAddress} does not reach this silo from here ({Reason}); it listens on {ListenAddress}. Peers configured with the advertised address will not reach it either unless NAT or a port mapping outside this host forwards it")]
     public static partial void AdvertisedAddressUnreachable(ILogger logger, ulong nodeId, string advertisedSetting, string advertisedAddress, string reason, string listenAddress);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "node {NodeId}: silo started (node runtime, Kestrel and Orleans all up)")]
+    public static partial void Started(ILogger logger, ulong nodeId);
 }

@@ -41,7 +41,11 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        SiloLog.Started(_logger, options.NodeId);
+        return Task.CompletedTask;
+    }
 
     /// <summary>
     /// Listen and advertised addresses are separate settings, for NAT and container port mappings. When their
