@@ -30,6 +30,10 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     private readonly ILogger _logger;
     private readonly GatewaySessions _sessions;
     private readonly ConcurrentDictionary<string, Lazy<LeaderGateway>> _leaderChannels = new(StringComparer.Ordinal);
+    private readonly KvGatewayMetrics _metrics = new();
+
+    /// <summary>This gateway's meters: requests by method and status, and their latency.</summary>
+    public KvGatewayMetrics Metrics => _metrics;
 
     public KvGatewayService(IRaftKvNode node, KvGatewayOptions options, TimeProvider timeProvider, ILogger<KvGatewayService> logger)
     {
@@ -56,6 +60,7 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             if (channel.IsValueCreated) channel.Value.Channel.Dispose();
         }
         _leaderChannels.Clear();
+        _metrics.Dispose();
     }
 
     private StateMachineOptions Limits => _node.StateMachine.Options;
@@ -208,6 +213,23 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
 
     public override Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        StatusResponse response;
+        try
+        {
+            response = BuildStatus();
+        }
+        catch (Exception e)
+        {
+            _metrics.Finished(nameof(Status), e is RpcException rpc ? rpc.StatusCode : StatusCode.Unknown, start);
+            throw;
+        }
+        _metrics.Finished(nameof(Status), StatusCode.OK, start);
+        return Task.FromResult(response);
+    }
+
+    private StatusResponse BuildStatus()
+    {
         var status = _node.Status;
         var response = new StatusResponse
         {
@@ -223,13 +245,53 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         {
             response.Members.Add(new Member { Id = id, Address = _node.ClientAddressOf(id) ?? "", Voter = status.Configuration.IsVoter(id) });
         }
-        return Task.FromResult(response);
+        return response;
     }
 
     // ---- routing ----
 
-    /// <summary>Runs a request locally; when this node is not the leader, forwards it or answers with a leader hint.</summary>
+    /// <summary>
+    /// Runs a request locally; when this node is not the leader, forwards it or answers with a leader hint. Counts
+    /// it by method and status. A call the client cancelled ends as CANCELLED, not as a server error: nothing went
+    /// wrong here, so nothing is logged above Debug.
+    /// </summary>
     private async Task<TResponse> RunAsync<TRequest, TResponse>(
+        string method,
+        bool isWrite,
+        TRequest request,
+        ServerCallContext context,
+        Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> forward,
+        Func<CancellationToken, Task<TResponse>> local)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            TResponse response = await RouteAsync(method, isWrite, request, context, forward, local).ConfigureAwait(false);
+            _metrics.Finished(method, StatusCode.OK, start);
+            return response;
+        }
+        catch (Exception e) when (context.CancellationToken.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            // The client gave up (or its deadline passed): an outcome of the call, not a failure of this server.
+            KvGatewayLog.Cancelled(_logger, method);
+            _metrics.Finished(method, StatusCode.Cancelled, start);
+            throw new RpcException(new Status(StatusCode.Cancelled, "the client cancelled the call"));
+        }
+        catch (RpcException failure)
+        {
+            _metrics.Finished(method, failure.StatusCode, start);
+            throw;
+        }
+        catch (Exception)
+        {
+            _metrics.Finished(method, StatusCode.Unknown, start);
+            throw;
+        }
+    }
+
+    private async Task<TResponse> RouteAsync<TRequest, TResponse>(
         string method,
         bool isWrite,
         TRequest request,

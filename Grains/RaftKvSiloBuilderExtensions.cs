@@ -20,11 +20,22 @@ public static class RaftKvSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         OptionsBuilder<RaftKvGrainOptions> options = services.AddOptions<RaftKvGrainOptions>();
         configure?.Invoke(options);
-        options.Validate(o => o.Validate().Count == 0, "invalid RaftKv:Grains options").ValidateOnStart();
+        options.ValidateOnStart();
+        // Every problem, each naming its setting (a bare predicate could only say "invalid").
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RaftKvGrainOptions>, GrainOptionsValidator>());
         services.TryAddSingleton<IRaftNodeServiceClient, RaftNodeServiceClient>();
         services.TryAddSingleton<RaftNodeDirectory>();
         services.TryAddSingleton<RaftLeaderRouter>();
         services.TryAddSingleton<KvGrainSessions>();
         return builder;
+    }
+
+    private sealed class GrainOptionsValidator : IValidateOptions<RaftKvGrainOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, RaftKvGrainOptions options)
+        {
+            IReadOnlyList<string> errors = options.Validate();
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
     }
 }

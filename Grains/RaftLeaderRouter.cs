@@ -90,6 +90,6 @@ public sealed partial class RaftLeaderRouter(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Gave up reaching the leader after {Attempts} attempts in {ElapsedMs} ms: {Reason}")]
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Gave up reaching the leader after {Attempts} attempts in {ElapsedMs} ms: {Reason}")]
     private static partial void LogGaveUp(ILogger logger, int attempts, long elapsedMs, string reason);
 }

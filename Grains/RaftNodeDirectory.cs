@@ -73,9 +73,9 @@ public sealed partial class RaftNodeDirectory(
     /// <summary>Forgets what <paramref name="silo"/> hosts (it did not answer); it is asked again next time.</summary>
     public void Forget(SiloAddress silo) => _nodeIds.TryRemove(silo, out _);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Silo {Silo} hosts Raft node {NodeId}")]
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Debug, Message = "Silo {Silo} hosts Raft node {NodeId}")]
     private static partial void LogLearned(ILogger logger, SiloAddress silo, ulong nodeId);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Silo {Silo} did not say which Raft node it hosts: {Reason}")]
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Silo {Silo} did not say which Raft node it hosts: {Reason}")]
     private static partial void LogAskFailed(ILogger logger, SiloAddress silo, string reason);
 }

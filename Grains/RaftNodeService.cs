@@ -171,6 +171,6 @@ public sealed partial class RaftNodeService : GrainService, IRaftNodeService
 
     private long NowMs() => _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "The state machine returned an undecodable reply to {CommandType}")]
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Error, Message = "The state machine returned an undecodable reply to {CommandType}")]
     private static partial void LogUndecodableReply(ILogger logger, KvCommandType commandType);
 }

@@ -13,7 +13,7 @@ public static class LocalCluster
     {
         int nodes = 3;
         string dataDirectory = Path.GetFullPath(".raftkv");
-        int clientPortBase = 7101, peerPortBase = 7201, siloPortBase = 11111, gatewayPortBase = 30000;
+        int clientPortBase = 7101, peerPortBase = 7201, httpPortBase = 7301, siloPortBase = 11111, gatewayPortBase = 30000;
         SiloClustering clustering = SiloClustering.RaftKv;
         for (int i = 0; i < args.Length; i++)
         {
@@ -24,11 +24,12 @@ public static class LocalCluster
                 case "--data-dir" when value.Length > 0: dataDirectory = Path.GetFullPath(value); i++; break;
                 case "--client-port" when int.TryParse(value, out int c): clientPortBase = c; i++; break;
                 case "--peer-port" when int.TryParse(value, out int p): peerPortBase = p; i++; break;
+                case "--http-port" when int.TryParse(value, out int h): httpPortBase = h; i++; break;
                 case "--silo-port" when int.TryParse(value, out int s): siloPortBase = s; i++; break;
                 case "--gateway-port" when int.TryParse(value, out int g): gatewayPortBase = g; i++; break;
                 case "--clustering" when Enum.TryParse(value, ignoreCase: true, out SiloClustering c) && Enum.IsDefined(c): clustering = c; i++; break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'\nusage: local-cluster [--nodes 3] [--data-dir .raftkv] [--client-port 7101] [--peer-port 7201] [--silo-port 11111] [--gateway-port 30000] [--clustering raftkv|development]");
+                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'\nusage: local-cluster [--nodes 3] [--data-dir .raftkv] [--client-port 7101] [--peer-port 7201] [--http-port 7301] [--silo-port 11111] [--gateway-port 30000] [--clustering raftkv|development]");
                     return 2;
             }
         }
@@ -38,6 +39,7 @@ public static class LocalCluster
             Id = (ulong)id,
             ClientAddress = $"http://127.0.0.1:{clientPortBase + id - 1}",
             PeerAddress = $"http://127.0.0.1:{peerPortBase + id - 1}",
+            HttpAddress = $"http://127.0.0.1:{httpPortBase + id - 1}",
         }).ToArray();
         string endpoints = string.Join(",", members.Select(m => m.ClientAddress));
         var orleans = members.ToDictionary(m => m.Id, m => OrleansOptionsFor(m.Id, siloPortBase, gatewayPortBase, clustering));
@@ -45,6 +47,7 @@ public static class LocalCluster
         Console.WriteLine($"RaftKv local cluster: {nodes} nodes, data under {dataDirectory}");
         Console.WriteLine($"  client endpoints: {endpoints}");
         Console.WriteLine($"  Orleans gateways: {gateways} ({clustering} clustering)");
+        Console.WriteLine($"  monitoring (/metrics, /healthz, /readyz): {string.Join(",", members.Select(m => m.HttpAddress))}");
         Console.WriteLine($"  try: dotnet run --project Client/RaftKv.Cli -- --endpoints {endpoints} status --all");
         Console.WriteLine($"  or:  dotnet run --project samples/RaftKv.Samples.OrleansClient -- {gateways}");
         Console.WriteLine("  Ctrl+C stops the cluster.");
@@ -97,6 +100,7 @@ public static class LocalCluster
             args.Add($"--RaftKv:Members:{i}:Id={members[i].Id}");
             args.Add($"--RaftKv:Members:{i}:PeerAddress={members[i].PeerAddress}");
             args.Add($"--RaftKv:Members:{i}:ClientAddress={members[i].ClientAddress}");
+            if (members[i].HttpAddress.Length > 0) args.Add($"--RaftKv:Members:{i}:HttpAddress={members[i].HttpAddress}");
         }
         args.Add($"--{OrleansSiloOptions.SectionName}:ClusterId={orleans.ClusterId}");
         args.Add($"--{OrleansSiloOptions.SectionName}:ServiceId={orleans.ServiceId}");

@@ -42,6 +42,12 @@ public sealed record OrleansSiloOptions
     /// <summary>For <see cref="SiloClustering.Development"/>: the silo endpoint (host:port) of the silo holding the table.</summary>
     public string PrimarySiloEndpoint { get; init; } = "127.0.0.1:11111";
 
+    /// <summary>
+    /// Serve the Orleans Dashboard (grains, silos, call rates) under /dashboard/ on the monitoring port, beside the
+    /// cluster page. Off by default: it profiles every grain call and polls the silos every second.
+    /// </summary>
+    public bool Dashboard { get; init; }
+
     public IPAddress AdvertisedIPAddress => IPAddress.Parse(AdvertisedAddress);
 
     public IPEndPoint PrimarySiloIPEndPoint => IPEndPoint.Parse(PrimarySiloEndpoint);

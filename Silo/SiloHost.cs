@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using RaftKv.ClientGateway;
 using RaftKv.Grains;
 using RaftKv.Grains.Membership;
@@ -42,17 +43,22 @@ public static class SiloHost
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RaftKv.Silo.SiloHost");
         IHostApplicationLifetime lifetime = app.Lifetime; // resolved now: the container is disposed when RunAsync throws
         ShutdownWatchdog.Arm(lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
-        lifetime.ApplicationStarted.Register(() => SiloLog.Started(logger, options.NodeId));
         try
         {
             await app.RunAsync();
         }
         catch (Exception e) when (e is not OutOfMemoryException && lifetime.ApplicationStopping.IsCancellationRequested)
         {
-            // Asked to stop (SIGTERM, Ctrl+C) while still starting, e.g. while Orleans was joining the cluster: the
-            // start fails with cancellations (OperationCanceledException, Orleans' OrleansLifecycleCanceledException,
-            // or an AggregateException of them). A clean stop, not a crash.
+            // Asked to stop (SIGTERM, Ctrl+C, parent gone, fatal node error) while still starting, e.g. while Orleans was
+            // joining the cluster: the start fails with cancellations (OperationCanceledException, Orleans'
+            // OrleansLifecycleCanceledException, or an AggregateException of them). A clean stop, not a crash.
             SiloLog.StoppedWhileStarting(logger, options.NodeId);
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException e)
+        {
+            // Options bound with ValidateOnStart (RaftKv:Grains, RaftKv:Clustering): one line per failure, each naming its setting.
+            await Console.Error.WriteLineAsync("invalid silo configuration:\n  " + string.Join("\n  ", e.Failures));
+            return 2;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -86,6 +92,10 @@ public static class SiloHost
         WebApplication app = builder.Build();
         EndPeerStreamsWhenStopping(app, options);
         MapNodeEndpoints(app, options);
+        if (orleansOptions.Dashboard && options.HttpListenUri is not null)
+        {
+            app.MapOrleansDashboard(routePrefix: "/dashboard").RequireHost(HostPatterns(options.HttpListenUri, options.Self.HttpAddress));
+        }
         return app;
     }
 
@@ -94,11 +104,14 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(kestrel);
         ArgumentNullException.ThrowIfNull(options);
-        var peerUri = new Uri(options.Self.PeerAddress);
-        var clientUri = new Uri(options.Self.ClientAddress);
+        Uri peerUri = options.PeerListenUri;
+        Uri clientUri = options.ClientListenUri;
         // h2c (HTTP/2 with prior knowledge), which gRPC clients speak to "http://" addresses.
         kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
         kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
+        // The monitoring port speaks HTTP/1.1: what curl, Prometheus and load balancers' health checks speak by
+        // default, which the h2c-only ports do not.
+        if (options.HttpListenUri is { } httpUri) kestrel.Listen(ListenAddress(httpUri), httpUri.Port, listen => listen.Protocols = HttpProtocols.Http1);
         kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
     }
 
@@ -109,6 +122,7 @@ public static class SiloHost
         services.AddGrpc();
         SiloNode.AddPeerService(services);
         services.AddRaftKvGateway();
+        Monitoring.AddRaftKvMonitoring(services, options);
     }
 
     /// <summary>
@@ -122,7 +136,7 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
-        int peerPort = new Uri(options.Self.PeerAddress).Port;
+        int peerPort = options.PeerListenUri.Port;
         IHostApplicationLifetime lifetime = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>();
         app.Use(async (context, next) =>
         {
@@ -141,13 +155,17 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
-        var peerUri = new Uri(options.Self.PeerAddress);
-        var clientUri = new Uri(options.Self.ClientAddress);
-        app.MapRaftKvGateway().RequireHost($"*:{clientUri.Port}");
-        SiloNode.MapPeerService(app).RequireHost($"*:{peerUri.Port}");
+        // Requests name the advertised port in their Host header, which differs from the listen port behind NAT or a
+        // container's port mapping: each endpoint answers on either.
+        string[] clientHosts = HostPatterns(options.ClientListenUri, options.Self.ClientAddress);
+        string[] peerHosts = HostPatterns(options.PeerListenUri, options.Self.PeerAddress);
+        string[]? httpHosts = options.HttpListenUri is { } httpUri ? HostPatterns(httpUri, options.Self.HttpAddress) : null;
+        app.MapRaftKvGateway().RequireHost(clientHosts);
+        SiloNode.MapPeerService(app).RequireHost(peerHosts);
+        Monitoring.MapRaftKvMonitoring(app, clientHosts, httpHosts);
         if (options.EnableTestFaults)
         {
-            app.MapGrpcService<TestFaults>().RequireHost($"*:{clientUri.Port}");
+            app.MapGrpcService<TestFaults>().RequireHost(clientHosts);
         }
     }
 
@@ -200,6 +218,7 @@ public static class SiloHost
                 });
                 break;
         }
+        if (options.Dashboard) silo.AddDashboard();
         silo.Configure<ClusterMembershipOptions>(LanMembershipTiming.Apply);
         silo.Services.AddOptions<ClusterMembershipOptions>().Bind(configuration.GetSection(LanMembershipTiming.SectionName));
         ConfigureRaftKvGrains(silo, configuration);
@@ -211,6 +230,12 @@ public static class SiloHost
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.AddRaftKvGrains(options => options.Bind(configuration.GetSection(RaftKvGrainOptions.SectionName)));
+    }
+
+    private static string[] HostPatterns(Uri listen, string advertised)
+    {
+        int advertisedPort = advertised.Length > 0 ? new Uri(advertised).Port : listen.Port;
+        return advertisedPort == listen.Port ? [$"*:{listen.Port}"] : [$"*:{listen.Port}", $"*:{advertisedPort}"];
     }
 
     private static IPAddress ListenAddress(Uri uri) =>

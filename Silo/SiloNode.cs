@@ -31,13 +31,82 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
     {
         Runtime.Start();
         if (options.ParentProcessId != 0) _ = WatchParentAsync(options.ParentProcessId);
-        SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress, Path.GetFullPath(options.DataDirectory));
+        SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress,
+            options.Self.HttpAddress.Length > 0 ? options.Self.HttpAddress : "(none)", Path.GetFullPath(options.DataDirectory));
+        WarnIfListenPortDiffers();
+        // Off the start path: Kestrel starts beside Orleans, which may wait for a leader before it has started.
+        _ = ProbeAdvertisedPeerAddressAsync(lifetime.ApplicationStopping);
         return Task.CompletedTask;
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        SiloLog.Started(_logger, options.NodeId);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Listen and advertised addresses are separate settings, for NAT and container port mappings. When their
+    /// ports differ, say so at Warning with both: when nothing maps one to the other, the peers never reach this
+    /// node, and it campaigns forever with nothing else to show why.
+    /// </summary>
+    private void WarnIfListenPortDiffers()
+    {
+        int index = options.Members.FindIndex(m => m.Id == options.NodeId);
+        void Check(string listenSetting, Uri listen, string advertisedSetting, string advertised)
+        {
+            if (advertised.Length == 0) return;
+            int advertisedPort = new Uri(advertised).Port;
+            if (advertisedPort != listen.Port)
+                SiloLog.ListenPortDiffers(_logger, options.NodeId, listenSetting, listen.Port, listen.ToString(), advertisedSetting, advertised, advertisedPort);
+        }
+        Check("RaftKv:PeerListenAddress", options.PeerListenUri, $"RaftKv:Members:{index}:PeerAddress", options.Self.PeerAddress);
+        Check("RaftKv:ClientListenAddress", options.ClientListenUri, $"RaftKv:Members:{index}:ClientAddress", options.Self.ClientAddress);
+        if (options.HttpListenUri is { } http) Check("RaftKv:HttpListenAddress", http, $"RaftKv:Members:{index}:HttpAddress", options.Self.HttpAddress);
+    }
+
+    /// <summary>
+    /// Opens TCP connections to this node's advertised peer address until one succeeds, for up to 10 s (Kestrel
+    /// binds meanwhile). None succeeding means the address the other members were given does not lead here (from
+    /// this host at least): reported at Warning, never fatal, since a NAT may forward it only for traffic from outside.
+    /// </summary>
+    private async Task ProbeAdvertisedPeerAddressAsync(CancellationToken cancellationToken)
+    {
+        var advertised = new Uri(options.Self.PeerAddress);
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        string reason = "";
+        try
+        {
+            while (elapsed.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                attempt.CancelAfter(TimeSpan.FromSeconds(2));
+                try
+                {
+                    using var client = new System.Net.Sockets.TcpClient();
+                    await client.ConnectAsync(advertised.Host, advertised.Port, attempt.Token).ConfigureAwait(false);
+                    return;
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    reason = e.Message;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    reason = "no answer within 2 s";
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+            }
+            int index = options.Members.FindIndex(m => m.Id == options.NodeId);
+            SiloLog.AdvertisedAddressUnreachable(_logger, options.NodeId, $"RaftKv:Members:{index}:PeerAddress", options.Self.PeerAddress,
+                reason, options.PeerListenUri.ToString());
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
 
     /// <summary>Test fault (<see cref="TestFaults"/>): the silo's stop never finishes, whatever the shutdown timeout says.</summary>
     internal bool HangOnStop { get; set; }

@@ -210,19 +210,19 @@ public sealed partial class RaftKvMembershipTable : IMembershipTable, IAsyncDisp
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Created the membership table of cluster '{ClusterId}' at revision {Revision}")]
+    [LoggerMessage(EventId = 3301, Level = LogLevel.Information, Message = "Created the membership table of cluster '{ClusterId}' at revision {Revision}")]
     private partial void LogTableCreated(string clusterId, ulong revision);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Membership table of cluster '{ClusterId}': the RaftKv store is not answering yet (attempt {Attempt}: {Reason}); waiting")]
+    [LoggerMessage(EventId = 3302, Level = LogLevel.Warning, Message = "Membership table of cluster '{ClusterId}': the RaftKv store is not answering yet (attempt {Attempt}: {Reason}); waiting")]
     private partial void LogWaitingForStore(string clusterId, int attempt, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted the membership table of cluster '{ClusterId}'")]
+    [LoggerMessage(EventId = 3303, Level = LogLevel.Information, Message = "Deleted the membership table of cluster '{ClusterId}'")]
     private partial void LogTableDeleted(string clusterId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} dead silo rows last updated before {Cutoff:O}")]
+    [LoggerMessage(EventId = 3304, Level = LogLevel.Information, Message = "Removed {Count} dead silo rows last updated before {Cutoff:O}")]
     private partial void LogDefunctRemoved(int count, DateTime cutoff);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "{Operation}: the membership table changed concurrently (attempt {Attempt}); checking again")]
+    [LoggerMessage(EventId = 3305, Level = LogLevel.Debug, Message = "{Operation}: the membership table changed concurrently (attempt {Attempt}); checking again")]
     private partial void LogContended(string operation, int attempt);
 }
 

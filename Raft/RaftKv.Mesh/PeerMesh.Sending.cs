@@ -10,6 +10,11 @@ public sealed partial class PeerMesh
     // Fixed per-message overhead in the batch size estimate (header fields, framing).
     private const int MessageOverheadBytes = 64;
 
+    // Consecutive failed connection attempts (a few seconds of backoff) before an unreachable peer is reported at
+    // Warning: long enough to stay quiet through a peer's restart, short enough that a wrong address (a port that
+    // differs from the one the peer listens on) is reported while the cluster still tries to elect a leader.
+    private const int UnreachableWarningFailures = 8;
+
     /// <summary>
     /// One peer's sender: opens a <c>Send</c> stream once there is something to send, writes every queued message in
     /// batches, and on any failure drops the batch in flight, closes the stream and reconnects after an exponential
@@ -59,6 +64,7 @@ public sealed partial class PeerMesh
                     await call.RequestStream.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
                     SentCounter.Add(inFlight);
                     inFlight = 0;
+                    if (failures >= UnreachableWarningFailures) MeshLog.PeerReachable(_logger, peer.Id, peer.Channel.Target, failures);
                     failures = 0;
                 }
             }
@@ -73,6 +79,7 @@ public sealed partial class PeerMesh
                 failures++;
                 int delayMs = BackoffMs(failures);
                 MeshLog.SendStreamFailed(_logger, peer.Id, failures, inFlight, delayMs, exception);
+                if (failures == UnreachableWarningFailures) MeshLog.PeerUnreachable(_logger, peer.Id, peer.Channel.Target, failures, exception.Message);
                 try
                 {
                     await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);

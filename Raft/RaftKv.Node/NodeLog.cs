@@ -5,15 +5,15 @@ namespace RaftKv.Node;
 
 internal static partial class NodeLog
 {
-    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "node {NodeId} recovered: term {Term}, snapshot at {SnapshotIndex}, log through {LastIndex}, state machine at {AppliedIndex}")]
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "node {NodeId} recovered: term {Term}, snapshot at {SnapshotIndex}, log through {LastIndex}, state machine at {AppliedIndex}")]
     public static partial void Recovered(ILogger logger, ulong nodeId, ulong term, ulong snapshotIndex, ulong lastIndex, ulong appliedIndex);
 
-    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "node {NodeId} is {Role} in term {Term} (leader {Leader})")]
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "node {NodeId} is {Role} in term {Term} (leader {Leader})")]
     public static partial void RoleChanged(ILogger logger, ulong nodeId, RaftRole role, ulong term, ulong leader);
 
-    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "node {NodeId} installed snapshot {Index}@{Term} from the leader")]
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Information, Message = "node {NodeId} installed snapshot {Index}@{Term} from the leader")]
     public static partial void SnapshotInstalled(ILogger logger, ulong nodeId, ulong index, ulong term);
 
-    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "node {NodeId} compacted its log through {Index}; {Segments} WAL segments remain")]
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Information, Message = "node {NodeId} compacted its log through {Index}; {Segments} WAL segments remain")]
     public static partial void Compacted(ILogger logger, ulong nodeId, ulong index, int segments);
 }

@@ -13,6 +13,12 @@ public sealed record NodeMember
 
     /// <summary>Client gateway address, e.g. http://127.0.0.1:7101 (used for leader hints and forwarding).</summary>
     public string ClientAddress { get; init; } = "";
+
+    /// <summary>
+    /// Optional HTTP/1.1 monitoring address, e.g. http://127.0.0.1:7301: <c>/metrics</c> (Prometheus text),
+    /// <c>/healthz</c> and <c>/readyz</c>. Empty: the node has no monitoring port.
+    /// </summary>
+    public string HttpAddress { get; init; } = "";
 }
 
 /// <summary>
@@ -30,6 +36,19 @@ public sealed record NodeOptions
 
     /// <summary>Every member including this one. Peer and client ports of this node come from its own entry.</summary>
     public List<NodeMember> Members { get; init; } = [];
+
+    /// <summary>
+    /// Where this node's peer port listens, when it differs from the address the other members are given (its
+    /// <see cref="NodeMember.PeerAddress"/>, the advertised one): behind NAT or a container's port mapping. Empty: the
+    /// advertised address. The two must lead to the same socket, or the peers never reach this node.
+    /// </summary>
+    public string PeerListenAddress { get; init; } = "";
+
+    /// <summary>Where the client port listens, when it differs from the advertised <see cref="NodeMember.ClientAddress"/>. Empty: the advertised one.</summary>
+    public string ClientListenAddress { get; init; } = "";
+
+    /// <summary>Where the monitoring port listens, when it differs from the advertised <see cref="NodeMember.HttpAddress"/>. Empty: the advertised one.</summary>
+    public string HttpListenAddress { get; init; } = "";
 
     public int TickIntervalMs { get; init; } = 10;
 
@@ -87,6 +106,16 @@ public sealed record NodeOptions
 
     public NodeMember Self => Members.Single(m => m.Id == NodeId);
 
+    /// <summary>The address the peer port binds: <see cref="PeerListenAddress"/>, or the advertised peer address.</summary>
+    public Uri PeerListenUri => new(PeerListenAddress.Length > 0 ? PeerListenAddress : Self.PeerAddress);
+
+    /// <summary>The address the client port binds: <see cref="ClientListenAddress"/>, or the advertised client address.</summary>
+    public Uri ClientListenUri => new(ClientListenAddress.Length > 0 ? ClientListenAddress : Self.ClientAddress);
+
+    /// <summary>The address the monitoring port binds (null: no monitoring port): <see cref="HttpListenAddress"/>, or the advertised one.</summary>
+    public Uri? HttpListenUri =>
+        HttpListenAddress.Length > 0 ? new Uri(HttpListenAddress) : Self.HttpAddress.Length > 0 ? new Uri(Self.HttpAddress) : null;
+
     public RaftOptions ToRaftOptions(ulong randomSeed) => new()
     {
         NodeId = NodeId,
@@ -106,11 +135,27 @@ public sealed record NodeOptions
         if (Members.Count == 0) errors.Add("RaftKv:Members must list every member (Id, PeerAddress, ClientAddress).");
         if (Members.Count(m => m.Id == NodeId) != 1) errors.Add($"RaftKv:Members must contain this node ({NodeId}) exactly once.");
         if (Members.Select(m => m.Id).Distinct().Count() != Members.Count) errors.Add("RaftKv:Members has duplicate ids.");
-        foreach (NodeMember member in Members)
+        for (int i = 0; i < Members.Count; i++)
         {
-            if (member.Id == 0) errors.Add("RaftKv:Members: id 0 is reserved.");
-            if (!Uri.TryCreate(member.PeerAddress, UriKind.Absolute, out _)) errors.Add($"member {member.Id}: PeerAddress '{member.PeerAddress}' is not an absolute URI.");
-            if (!Uri.TryCreate(member.ClientAddress, UriKind.Absolute, out _)) errors.Add($"member {member.Id}: ClientAddress '{member.ClientAddress}' is not an absolute URI.");
+            NodeMember member = Members[i];
+            if (member.Id == 0) errors.Add($"RaftKv:Members:{i}:Id: id 0 is reserved.");
+            CheckAddress(errors, $"RaftKv:Members:{i}:PeerAddress", member.PeerAddress, required: true);
+            CheckAddress(errors, $"RaftKv:Members:{i}:ClientAddress", member.ClientAddress, required: true);
+            CheckAddress(errors, $"RaftKv:Members:{i}:HttpAddress", member.HttpAddress, required: false);
+        }
+        CheckAddress(errors, "RaftKv:PeerListenAddress", PeerListenAddress, required: false);
+        CheckAddress(errors, "RaftKv:ClientListenAddress", ClientListenAddress, required: false);
+        CheckAddress(errors, "RaftKv:HttpListenAddress", HttpListenAddress, required: false);
+        if (errors.Count == 0)
+        {
+            // The three ports of this node must be three sockets: Kestrel would refuse to bind one twice, and the
+            // endpoints are told apart by port.
+            Uri? http = HttpListenUri;
+            int[] ports = [PeerListenUri.Port, ClientListenUri.Port, .. http is null ? Array.Empty<int>() : [http.Port]];
+            if (ports.Distinct().Count() != ports.Length)
+                errors.Add($"RaftKv: this node's peer ({PeerListenUri}), client ({ClientListenUri}) and HTTP ({http?.ToString() ?? "none"}) listen addresses must use different ports.");
+            if (HttpListenAddress.Length > 0 && Self.HttpAddress.Length == 0)
+                errors.Add($"RaftKv:HttpListenAddress is set but this node's RaftKv:Members entry has no HttpAddress to advertise.");
         }
         if (string.IsNullOrWhiteSpace(DataDirectory)) errors.Add("RaftKv:DataDirectory must be set.");
         if (TickIntervalMs < 1) errors.Add("RaftKv:TickIntervalMs must be positive.");
@@ -124,5 +169,18 @@ public sealed record NodeOptions
         if (ShutdownTimeoutMs < 0) errors.Add("RaftKv:ShutdownTimeoutMs must not be negative.");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
+    }
+
+    private static void CheckAddress(List<string> errors, string setting, string value, bool required)
+    {
+        if (value.Length == 0)
+        {
+            if (required) errors.Add($"{setting} must be set (e.g. http://127.0.0.1:7101).");
+            return;
+        }
+        if (!Uri.TryCreate(value, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("http" or "https"))
+            errors.Add($"{setting} '{value}' is not an absolute http:// or https:// address.");
+        else if (uri.IsDefaultPort && !value.Contains($":{uri.Port}", StringComparison.Ordinal))
+            errors.Add($"{setting} '{value}' must name its port explicitly (e.g. http://127.0.0.1:7101).");
     }
 }

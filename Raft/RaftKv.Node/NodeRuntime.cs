@@ -26,6 +26,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
     private FasterKvStateMachine? _stateMachine;
     private RaftDriver? _driver;
     private PeerMesh? _mesh;
+    private readonly WalMetrics _walMetrics;
 
     /// <param name="onFatal">Called (once, from the driver thread) when an I/O error stops the node: fail-stop.</param>
     public NodeRuntime(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, Action<Exception> onFatal, IMeterFactory? meterFactory = null)
@@ -37,6 +38,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         _onFatal = onFatal;
         PeerHandler = new InboundHandler(this);
         Metrics = new NodeMetrics(options.NodeId, () => _driver?.Status, meterFactory);
+        _walMetrics = new WalMetrics([new("node_id", (long)options.NodeId)], meterFactory);
     }
 
     /// <summary>The node's meters; they report nothing while the node is stopped.</summary>
@@ -57,7 +59,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         Directory.CreateDirectory(dataDirectory);
         var configuration = new ClusterConfiguration(_options.Members.Select(m => m.Id));
         _storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(dataDirectory, "raft"),
-            new WalOptions { SegmentSizeBytes = _options.WalSegmentSizeBytes }, configuration);
+            new WalOptions { SegmentSizeBytes = _options.WalSegmentSizeBytes }, configuration, _walMetrics);
         _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"), _options.ToStateMachineOptions());
         var driver = new RaftDriver(_options, _storage, _stateMachine, _timeProvider, Metrics, _loggerFactory.CreateLogger<RaftDriver>(), _onFatal);
         var peers = _options.Members.Where(m => m.Id != _options.NodeId).ToDictionary(m => m.Id, m => m.PeerAddress);
@@ -83,6 +85,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         Metrics.Dispose();
+        _walMetrics.Dispose();
     }
 
     private RaftDriver Running => _driver ?? throw new UnavailableException("the node is not running", mayHaveBeenApplied: false);

@@ -74,6 +74,7 @@ public sealed partial class RaftDriver
             case Input.TickInput:
                 _raft.Tick();
                 ExpireReads();
+                MaybePublishSample();
                 break;
             case Input.Step step:
                 if (!_isolated) _raft.Step(step.Message);
@@ -195,8 +196,11 @@ public sealed partial class RaftDriver
             Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
             if (ready.Snapshot is { } snapshot)
             {
+                long installStart = _time.GetTimestamp();
                 _storage.InstallPublishedSnapshot(snapshot);
-                _stateMachine.Restore(snapshot.Index, new MemoryStream(_storage.ReadLatestSnapshotData()));
+                byte[] data = _storage.ReadLatestSnapshotData();
+                _stateMachine.Restore(snapshot.Index, new MemoryStream(data));
+                _metrics.SnapshotInstalled(_time.GetElapsedTime(installStart), data.Length);
                 NodeLog.SnapshotInstalled(_logger, _options.NodeId, snapshot.Index, snapshot.Term);
             }
             // One fsync for the whole batch. A hard state whose only change is the commit index is not worth an fsync
@@ -212,8 +216,13 @@ public sealed partial class RaftDriver
                 if (ready.HardState is { } saved) _savedHardState = saved;
             }
             Send(ready.MessagesAfterPersist);
-            foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
-            if (ready.CommittedEntries.Count > 0) _metrics.Applied(ready.CommittedEntries.Count);
+            if (ready.CommittedEntries.Count > 0)
+            {
+                long applyStart = _time.GetTimestamp();
+                foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
+                _metrics.AppliedBatch(_time.GetElapsedTime(applyStart));
+                _metrics.Applied(ready.CommittedEntries.Count);
+            }
             foreach (ReadState state in ready.ReadStates) OnReadState(state);
             _raft.Advance(ready);
             ReleaseReads();
@@ -265,7 +274,23 @@ public sealed partial class RaftDriver
     {
         if (_appliedSinceCheckpoint < (ulong)_options.CheckpointEveryEntries) return;
         _appliedSinceCheckpoint = 0;
-        _ = _stateMachine.CheckpointAsync(); // the cut is taken now; FASTER flushes in the background
+        long start = _time.GetTimestamp();
+        // The cut is taken now; FASTER flushes in the background.
+        _ = _stateMachine.CheckpointAsync().ContinueWith(
+            (checkpoint, state) => ((RaftDriver)state!)._metrics.CheckpointFinished(
+                _time.GetElapsedTime(start), checkpoint.IsCompletedSuccessfully && checkpoint.Result.Succeeded),
+            this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Copies out, once per heartbeat interval, what the gauges need and only this thread may read: the leader's
+    /// match index per follower (replication lag), the session count and FASTER's log size.
+    /// </summary>
+    private void MaybePublishSample()
+    {
+        if (++_ticksSinceSample < _options.HeartbeatIntervalMs / _options.TickIntervalMs) return;
+        _ticksSinceSample = 0;
+        _metrics.Publish(new NodeSample(_raft.Status.LastIndex, _raft.ReplicationMatches(), _stateMachine.SessionCount, _stateMachine.LogSizeBytes));
     }
 
     private void FailProposals(string reason, ulong leaderHint = 0)

@@ -46,6 +46,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private ulong _knownLeader;
     private ulong _knownTerm;
     private ulong _appliedSinceCheckpoint;
+    private int _ticksSinceSample;
     private bool _snapshotInProgress;
     private volatile bool _stopped;
     private HardState _savedHardState;
@@ -164,6 +165,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     public void Dispose()
     {
+        _metrics.Publish(null);
         _ticker?.Dispose();
         _snapshotReceiver?.Dispose();
     }

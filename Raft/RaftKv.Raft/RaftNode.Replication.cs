@@ -11,6 +11,18 @@ public sealed partial class RaftNode
     private bool _committedInCurrentTerm;
 
     /// <summary>
+    /// Leader only: each other member's match index (the highest log index known replicated there; thesis 3.5),
+    /// in member id order. Empty on any other role. For monitoring (replication lag per follower); allocates.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<ulong, ulong>> ReplicationMatches()
+    {
+        if (Role != RaftRole.Leader) return [];
+        var matches = new List<KeyValuePair<ulong, ulong>>(_progress.Count);
+        foreach ((ulong member, Progress progress) in _progress) matches.Add(new(member, progress.Match));
+        return matches;
+    }
+
+    /// <summary>
     /// Proposes a command. Only the leader accepts; the entry is appended at once and replicated at the next
     /// <see cref="GetReady"/>, batched with every other proposal made before it.
     /// </summary>

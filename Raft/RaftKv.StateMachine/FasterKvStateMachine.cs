@@ -56,6 +56,16 @@ public sealed partial class FasterKvStateMachine : IStateMachine
     /// <summary>Number of live client sessions (apply thread only).</summary>
     public int SessionCount => _sessions.Count;
 
+    /// <summary>Bytes in FASTER's hybrid log, from its begin address to its tail (memory and disk); for monitoring.</summary>
+    public long LogSizeBytes
+    {
+        get
+        {
+            FasterStore store = _store;
+            return store.Kv.Log.TailAddress - store.Kv.Log.BeginAddress;
+        }
+    }
+
     /// <summary>
     /// Opens the state machine stored in <paramref name="directory"/>: recovers the latest completed checkpoint, or
     /// starts empty (AppliedIndex 0) when there is none. The driver then re-applies committed entries after

@@ -37,7 +37,9 @@ public sealed class NodeStorage : IDisposable
     /// </summary>
     /// <exception cref="WalCorruptionException">The log is damaged in a way a crash cannot explain.</exception>
     /// <exception cref="SnapshotCorruptionException">The latest snapshot fails its checksum.</exception>
-    public static NodeStorage Open(IFileSystem fileSystem, string directory, WalOptions options, ClusterConfiguration initialConfiguration)
+    /// <param name="walMetrics">Where the WAL records its latencies, bytes and segments; null records nothing.</param>
+    public static NodeStorage Open(IFileSystem fileSystem, string directory, WalOptions options, ClusterConfiguration initialConfiguration,
+        WalMetrics? walMetrics = null)
     {
         ArgumentNullException.ThrowIfNull(fileSystem);
         ArgumentNullException.ThrowIfNull(initialConfiguration);
@@ -45,7 +47,7 @@ public sealed class NodeStorage : IDisposable
         string snapshotDirectory = Path.Combine(directory, "snapshots");
         fileSystem.CreateDirectory(walDirectory);
         fileSystem.CreateDirectory(snapshotDirectory);
-        WriteAheadLog wal = WriteAheadLog.Open(fileSystem, walDirectory, options);
+        WriteAheadLog wal = WriteAheadLog.Open(fileSystem, walDirectory, options, walMetrics);
         SnapshotStore snapshots = SnapshotStore.Open(fileSystem, snapshotDirectory);
         if (snapshots.Latest is { } latest && latest.Index > (wal.Snapshot?.Index ?? 0))
         {

@@ -64,7 +64,7 @@ public sealed class ClusterJournal(IRaftKvNode node, TimeProvider time) : Backgr
             {
                 Sample(node.Status);
             }
-            catch (InvalidOperationException)
+            catch (UnavailableException)
             {
                 // The node is not running (yet, or any more).
             }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using RaftKv.Node;
 
 namespace RaftKv.Silo.ClusterPage;
 
@@ -45,8 +46,18 @@ public static class ClusterPageEndpoints
         });
         IEndpointConventionBuilder data = app.MapGet("/cluster.json", static async (HttpContext context, ClusterView view) =>
         {
-            ClusterSnapshot snapshot = await view.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
             context.Response.Headers.CacheControl = "no-store";
+            ClusterSnapshot snapshot;
+            try
+            {
+                snapshot = await view.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (UnavailableException e)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                await context.Response.WriteAsync(e.Message, context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
             await context.Response.WriteAsJsonAsync(snapshot, Json, context.RequestAborted).ConfigureAwait(false);
         });
         if (hosts.Length > 0)

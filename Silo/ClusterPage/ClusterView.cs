@@ -20,7 +20,7 @@ public sealed class ClusterView(IRaftKvNode node, ClusterJournal journal, Recent
 
     public async Task<ClusterSnapshot> SnapshotAsync(CancellationToken cancellationToken)
     {
-        RaftStatus self = node.Status;
+        RaftStatus self = node.Status; // throws UnavailableException while the node is not running
         ulong[] ids = [.. self.Configuration.AllMembers.Order()];
         MemberView[] members = await Task.WhenAll(ids.Select(id => MemberAsync(self, id, cancellationToken))).ConfigureAwait(false);
         ulong leaderCommit = members.FirstOrDefault(m => m.Role == nameof(Role.Leader))?.CommitIndex ?? 0;

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
+using RaftKv.Storage.Wal;
 
 namespace RaftKv.Node.Tests;
 
@@ -41,11 +42,15 @@ public sealed class SingleNodeRuntimeTests : IAsyncLifetime
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == NodeMetrics.MeterName) l.EnableMeasurementEvents(instrument);
+            if (instrument.Meter.Name is NodeMetrics.MeterName or WalMetrics.MeterName) l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
         {
             lock (longs) longs[instrument.Name] = instrument is ObservableInstrument<long> ? value : longs.GetValueOrDefault(instrument.Name) + value;
+        });
+        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) =>
+        {
+            lock (longs) longs[instrument.Name] = value;
         });
         listener.SetMeasurementEventCallback<double>((instrument, _, _, _) =>
         {
@@ -64,9 +69,18 @@ public sealed class SingleNodeRuntimeTests : IAsyncLifetime
         KvEntry? entry = _node.StateMachine.Get(Encoding.UTF8.GetBytes("k"));
         Assert.Equal("v", Encoding.UTF8.GetString(entry!.Value.Span));
 
-        listener.RecordObservableInstruments();
+        // Session count and FASTER's size are copied out by the driver once per heartbeat interval.
+        await WaitForAsync(() =>
+        {
+            listener.RecordObservableInstruments();
+            lock (longs) return longs.GetValueOrDefault("raftkv.state_machine.sessions") == 1;
+        });
         lock (longs)
         {
+            Assert.True(longs["raftkv.state_machine.log.size"] > 0, "the put is in FASTER's log");
+            Assert.True(longs["raftkv.wal.segments"] >= 1);
+            Assert.True(longs["raftkv.wal.written"] > 0);
+            Assert.DoesNotContain("raftkv.raft.replication.lag", longs.Keys); // a single voter has no followers
             Assert.Equal((long)RaftRole.Leader, longs["raftkv.raft.role"]);
             Assert.True(longs["raftkv.raft.term"] >= 1);
             Assert.True(longs["raftkv.raft.applied_index"] >= 3, "no-op, session and put are applied");
@@ -78,6 +92,9 @@ public sealed class SingleNodeRuntimeTests : IAsyncLifetime
         {
             Assert.True(doubles.GetValueOrDefault("raftkv.raft.persist.duration") >= 1, "every Ready with entries is fsynced");
             Assert.True(doubles.GetValueOrDefault("raftkv.raft.read_index.duration") >= 1);
+            Assert.True(doubles.GetValueOrDefault("raftkv.wal.write.duration") >= 1);
+            Assert.True(doubles.GetValueOrDefault("raftkv.wal.fsync.duration") >= 1);
+            Assert.True(doubles.GetValueOrDefault("raftkv.state_machine.apply.duration") >= 1);
         }
     }
 
@@ -125,5 +142,64 @@ public sealed class NodeOptionsTests
         string error = Assert.Single(options.Validate());
         Assert.Contains("RaftKv:StateMachineMemoryBytes", error, StringComparison.Ordinal);
         Assert.Empty((options with { StateMachineMemoryBytes = 1L << 23 }).Validate());
+    }
+
+    private static NodeOptions ThreeMembers => new()
+    {
+        NodeId = 1,
+        Members =
+        [
+            new NodeMember { Id = 1, PeerAddress = "http://127.0.0.1:7201", ClientAddress = "http://127.0.0.1:7101", HttpAddress = "http://127.0.0.1:7301" },
+            new NodeMember { Id = 2, PeerAddress = "http://127.0.0.1:7202", ClientAddress = "http://127.0.0.1:7102" },
+            new NodeMember { Id = 3, PeerAddress = "http://127.0.0.1:7203", ClientAddress = "http://127.0.0.1:7103" },
+        ],
+    };
+
+    [Fact]
+    public void Listen_addresses_default_to_the_advertised_ones_and_may_differ_from_them()
+    {
+        NodeOptions options = ThreeMembers;
+        Assert.Empty(options.Validate());
+        Assert.Equal(7201, options.PeerListenUri.Port);
+        Assert.Equal(7101, options.ClientListenUri.Port);
+        Assert.Equal(7301, options.HttpListenUri!.Port);
+
+        NodeOptions mapped = options with { PeerListenAddress = "http://0.0.0.0:9201", HttpListenAddress = "http://0.0.0.0:9301" };
+        Assert.Empty(mapped.Validate());
+        Assert.Equal(9201, mapped.PeerListenUri.Port);
+        Assert.Equal(9301, mapped.HttpListenUri!.Port);
+        Assert.Equal(7101, mapped.ClientListenUri.Port);
+        Assert.Null((options with { NodeId = 2 }).HttpListenUri); // node 2 has no monitoring port
+    }
+
+    [Theory]
+    [InlineData("PeerListenAddress", "not a uri", "RaftKv:PeerListenAddress 'not a uri'")]
+    [InlineData("PeerListenAddress", "http://127.0.0.1", "RaftKv:PeerListenAddress 'http://127.0.0.1' must name its port")]
+    [InlineData("ClientListenAddress", "ftp://127.0.0.1:21", "RaftKv:ClientListenAddress 'ftp://127.0.0.1:21'")]
+    [InlineData("HttpListenAddress", "http://127.0.0.1:7201", "must use different ports")]
+    [InlineData("PeerAddress", "", "RaftKv:Members:0:PeerAddress must be set")]
+    [InlineData("HttpAddress", "127.0.0.1:7301", "RaftKv:Members:0:HttpAddress '127.0.0.1:7301'")]
+    public void A_bad_address_is_refused_with_a_message_naming_the_setting(string setting, string value, string expected)
+    {
+        NodeOptions options = ThreeMembers;
+        NodeMember self = options.Members[0];
+        options = setting switch
+        {
+            "PeerListenAddress" => options with { PeerListenAddress = value },
+            "ClientListenAddress" => options with { ClientListenAddress = value },
+            "HttpListenAddress" => options with { HttpListenAddress = value },
+            "PeerAddress" => options with { Members = [self with { PeerAddress = value }, .. options.Members.Skip(1)] },
+            _ => options with { Members = [self with { HttpAddress = value }, .. options.Members.Skip(1)] },
+        };
+        string error = Assert.Single(options.Validate());
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_listen_address_for_a_monitoring_port_nobody_is_told_about_is_refused()
+    {
+        NodeOptions options = ThreeMembers with { NodeId = 2, HttpListenAddress = "http://0.0.0.0:7302" };
+        string error = Assert.Single(options.Validate());
+        Assert.Contains("RaftKv:HttpListenAddress", error, StringComparison.Ordinal);
     }
 }

@@ -28,19 +28,24 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
     private readonly IReadOnlyList<string> _extraArguments;
+    private readonly Func<ulong, IEnumerable<string>> _nodeArguments;
 
     /// <param name="nodes">How many silos.</param>
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
     /// <param name="portRange">Where to pick the silos' ports (first inclusive, last exclusive); 20000-32000 by default.</param>
-    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null)
+    /// <param name="nodeArguments">More configuration for one silo (by node id), after <paramref name="extraArguments"/>.</param>
+    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null,
+        Func<ulong, IEnumerable<string>>? nodeArguments = null)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
-        int[] ports = LoopbackPorts.Free(4 * nodes, portRange);
+        _nodeArguments = nodeArguments ?? (_ => []);
+        int[] ports = LoopbackPorts.Free(5 * nodes, portRange);
         Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
             ClientAddress = $"http://127.0.0.1:{ports[i]}",
             PeerAddress = $"http://127.0.0.1:{ports[nodes + i]}",
+            HttpAddress = $"http://127.0.0.1:{ports[4 * nodes + i]}",
         })];
         // Orleans: silo ports then gateway ports; development clustering with node 1's silo as the primary.
         _orleans = Members.ToDictionary(m => m.Id, m => LocalCluster.OrleansOptionsFor(m.Id, 0, 0) with
@@ -91,6 +96,9 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     public string ClientAddress(ulong id) => Members.Single(m => m.Id == id).ClientAddress;
 
+    /// <summary>The node's HTTP/1.1 monitoring address (/metrics, /healthz, /readyz).</summary>
+    public string HttpAddress(ulong id) => Members.Single(m => m.Id == id).HttpAddress;
+
     public RaftKvClient NewClient(params ulong[] only) => NewClient(null, only);
 
     /// <summary>A client (one session) talking to every node, or only to <paramref name="only"/>; many clients may share <paramref name="handler"/>.</summary>
@@ -112,6 +120,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
         foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);
+        foreach (string arg in _nodeArguments(id)) start.ArgumentList.Add(arg);
         var log = _logs.TryGetValue(id, out StringBuilder? existing) ? existing : _logs[id] = new StringBuilder();
         Process process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo");
         process.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using RaftKv.Raft;
 using RaftKv.Storage.FileSystem;
@@ -47,14 +48,16 @@ public sealed partial class WriteAheadLog : IDisposable
     // Invariant: _entries[k] is the location of entry _baseIndex + 1 + k; _baseIndex == Snapshot?.Index ?? 0 after Open.
     private readonly List<EntryLocation> _entries = [];
     private ulong _baseIndex;
+    private readonly WalMetrics? _metrics;
     private bool _failed;
     private bool _disposed;
 
-    private WriteAheadLog(IFileSystem fileSystem, string directory, WalOptions options)
+    private WriteAheadLog(IFileSystem fileSystem, string directory, WalOptions options, WalMetrics? metrics)
     {
         _fileSystem = fileSystem;
         _directory = directory;
         _options = options;
+        _metrics = metrics;
     }
 
     /// <summary>The latest durable hard state (term, vote, commit hint).</summary>
@@ -76,8 +79,9 @@ public sealed partial class WriteAheadLog : IDisposable
     /// Opens the WAL in <paramref name="directory"/> (creating an empty one if there is none), recovering after a
     /// crash: a torn tail is cut, leftovers of an interrupted truncation or compaction are finished.
     /// </summary>
+    /// <param name="metrics">Where to record write and fsync latency, bytes and segments; null records nothing.</param>
     /// <exception cref="WalCorruptionException">Damage a crash cannot explain; the node must not start.</exception>
-    public static WriteAheadLog Open(IFileSystem fileSystem, string directory, WalOptions options)
+    public static WriteAheadLog Open(IFileSystem fileSystem, string directory, WalOptions options, WalMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(fileSystem);
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -87,7 +91,7 @@ public sealed partial class WriteAheadLog : IDisposable
         {
             throw new ArgumentException("invalid WAL options: " + string.Join("; ", errors), nameof(options));
         }
-        var wal = new WriteAheadLog(fileSystem, directory, options);
+        var wal = new WriteAheadLog(fileSystem, directory, options, metrics);
         try
         {
             wal.Recover();
@@ -97,6 +101,7 @@ public sealed partial class WriteAheadLog : IDisposable
             wal.Dispose();
             throw;
         }
+        metrics?.Attach(() => wal._segments.Count);
         return wal;
     }
 
@@ -154,18 +159,25 @@ public sealed partial class WriteAheadLog : IDisposable
             }
 
             Segment target;
+            long writeStart = Stopwatch.GetTimestamp();
             if (roll)
             {
                 target = CreateSegment(lastIndexAfterTruncate + 1);
                 target.Handle.Write(0, _buffer.Written);
+                _metrics?.Written(writeStart, _buffer.Length);
+                long syncStart = Stopwatch.GetTimestamp();
                 target.Handle.Flush();
                 _fileSystem.SyncDirectory(_directory);
+                _metrics?.Synced(syncStart);
             }
             else
             {
                 target = ActiveSegment;
                 target.Handle.Write(target.Length, _buffer.Written);
+                _metrics?.Written(writeStart, _buffer.Length);
+                long syncStart = Stopwatch.GetTimestamp();
                 target.Handle.Flush();
+                _metrics?.Synced(syncStart);
             }
 
             // Durable from here on; now make memory agree.
@@ -337,6 +349,7 @@ public sealed partial class WriteAheadLog : IDisposable
         segment.Handle.Dispose();
         _fileSystem.DeleteFile(segment.Path);
         _segments.RemoveAt(position);
+        _metrics?.SegmentDeleted();
     }
 
     private void DropEntriesFrom(ulong from)
@@ -373,7 +386,9 @@ public sealed partial class WriteAheadLog : IDisposable
     private Segment CreateSegment(ulong firstIndex)
     {
         string path = Path.Combine(_directory, firstIndex.ToString("D20", CultureInfo.InvariantCulture) + SegmentExtension);
-        return new Segment(firstIndex, path, _fileSystem.Open(path, FileOpenMode.CreateNew));
+        var segment = new Segment(firstIndex, path, _fileSystem.Open(path, FileOpenMode.CreateNew));
+        _metrics?.SegmentCreated();
+        return segment;
     }
 
     private void ValidateEntries(IReadOnlyList<LogEntry> entries)

@@ -80,8 +80,18 @@ public sealed class FakeRaftKvNode : IRaftKvNode, IDisposable
         return Task.FromResult(reply);
     }
 
+    /// <summary>When set, linearizable reads wait (until their caller cancels), as on a node whose leader does not answer.</summary>
+    public bool HoldReads { get; set; }
+
+    /// <summary>Reads that reached <see cref="ReadIndexAsync"/>.</summary>
+    public int ReadsStarted => Volatile.Read(ref _readsStarted);
+
+    private int _readsStarted;
+
     public Task ReadIndexAsync(CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _readsStarted);
+        if (HoldReads) return Task.Delay(Timeout.Infinite, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
         // A single replica that applies synchronously: everything committed is applied. With no leader, a real node
         // cannot confirm a read index either.

@@ -33,10 +33,17 @@ public sealed class GatewayTestServer : IAsyncDisposable
     /// <summary>"http://127.0.0.1:port".</summary>
     public string Address { get; }
 
-    public static async Task<GatewayTestServer> StartAsync(FakeRaftKvNode node, TimeProvider? timeProvider = null, KvGatewayOptions? options = null)
+    /// <param name="logs">Where the server's log goes (everything from Debug up); none by default.</param>
+    public static async Task<GatewayTestServer> StartAsync(FakeRaftKvNode node, TimeProvider? timeProvider = null, KvGatewayOptions? options = null,
+        ILoggerProvider? logs = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        }
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddSingleton<IRaftKvNode>(node);
         if (timeProvider is not null) builder.Services.AddSingleton(timeProvider);

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Grpc.Core;
+
+namespace RaftKv.ClientGateway;
+
+/// <summary>
+/// The gateway's meters (meter <see cref="MeterName"/>): requests of <c>raftkv.v1.KV</c> by method and gRPC status
+/// code, and their latency, as this node's gateway saw them (a request forwarded to the leader counts here and at
+/// the leader's gateway). One instance per gateway service.
+/// </summary>
+public sealed class KvGatewayMetrics : IDisposable
+{
+    public const string MeterName = "RaftKv.Gateway";
+
+    private static readonly double[] SecondsBuckets =
+        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _seconds;
+
+    public KvGatewayMetrics(IMeterFactory? meterFactory = null)
+    {
+        Meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _requests = Meter.CreateCounter<long>("raftkv.gateway.requests", unit: "{request}",
+            description: "Requests to raftkv.v1.KV by method and gRPC status code (status: OK, NOT_FOUND is OK, CANCELLED when the client gave up, ...).");
+        _seconds = Meter.CreateHistogram("raftkv.gateway.request.duration", unit: "s",
+            description: "Time from a request's arrival at this gateway to its answer, by method and gRPC status code.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+    }
+
+    /// <summary>This gateway's meter (one per gateway, so tests with several gateways in a process can tell them apart).</summary>
+    public Meter Meter { get; }
+
+    /// <summary>Records one finished request that started at <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public void Finished(string method, StatusCode status, long startTimestamp)
+    {
+        var tags = new TagList { { "method", method }, { "status", StatusName(status) } };
+        _requests.Add(1, tags);
+        _seconds.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+    }
+
+    /// <summary>gRPC's canonical names (OK, UNAVAILABLE, ...), as grpc-go and the gRPC spec spell them.</summary>
+    private static string StatusName(StatusCode status) => status switch
+    {
+        StatusCode.OK => "OK",
+        StatusCode.Cancelled => "CANCELLED",
+        StatusCode.Unknown => "UNKNOWN",
+        StatusCode.InvalidArgument => "INVALID_ARGUMENT",
+        StatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
+        StatusCode.NotFound => "NOT_FOUND",
+        StatusCode.AlreadyExists => "ALREADY_EXISTS",
+        StatusCode.PermissionDenied => "PERMISSION_DENIED",
+        StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        StatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        StatusCode.Aborted => "ABORTED",
+        StatusCode.OutOfRange => "OUT_OF_RANGE",
+        StatusCode.Unimplemented => "UNIMPLEMENTED",
+        StatusCode.Internal => "INTERNAL",
+        StatusCode.Unavailable => "UNAVAILABLE",
+        StatusCode.DataLoss => "DATA_LOSS",
+        StatusCode.Unauthenticated => "UNAUTHENTICATED",
+        _ => ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    public void Dispose() => Meter.Dispose();
+}
