@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Serialization;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Configuration;
 using RaftKv.Client.Protos;
 using RaftKv.Node;
 using RaftKv.Raft;
@@ -13,7 +14,7 @@ namespace RaftKv.Silo.ClusterPage;
 /// its client port, a second at most), the applied lag of each against the leader's commit index, and this node's
 /// journal of leader changes, elections and recent problems.
 /// </summary>
-public sealed class ClusterView(IRaftKvNode node, ClusterJournal journal, RecentProblems problems, TimeProvider time) : IDisposable
+public sealed class ClusterView(IRaftKvNode node, ClusterJournal journal, RecentProblems problems, TimeProvider time, IConfiguration configuration) : IDisposable
 {
     private static readonly TimeSpan MemberTimeout = TimeSpan.FromSeconds(1);
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new();
@@ -30,7 +31,7 @@ public sealed class ClusterView(IRaftKvNode node, ClusterJournal journal, Recent
         }
         (IReadOnlyList<ClusterJournal.JournalEntry> leaders, IReadOnlyList<ClusterJournal.JournalEntry> events) = journal.Snapshot();
         return new ClusterSnapshot(
-            time.GetUtcNow(), self.NodeId, self.Term, self.Leader, members,
+            time.GetUtcNow(), self.NodeId, self.Term, self.Leader, configuration.GetValue<bool>("RaftKv:Orleans:Dashboard"), members,
             [.. leaders.Select(e => new JournalView(e.At, e.Term, e.Leader, e.Text))],
             [.. events.Select(e => new JournalView(e.At, e.Term, e.Leader, e.Text))],
             [.. problems.Snapshot().Select(p => new ProblemView(p.At, p.Level, p.Category, p.Message))]);
@@ -72,6 +73,7 @@ public sealed record ClusterSnapshot(
     [property: JsonPropertyName("node_id")] ulong NodeId,
     [property: JsonPropertyName("term")] ulong Term,
     [property: JsonPropertyName("leader_id")] ulong LeaderId,
+    [property: JsonPropertyName("dashboard")] bool Dashboard,
     [property: JsonPropertyName("members")] IReadOnlyList<MemberView> Members,
     [property: JsonPropertyName("leader_history")] IReadOnlyList<JournalView> LeaderHistory,
     [property: JsonPropertyName("events")] IReadOnlyList<JournalView> Events,

@@ -41,10 +41,12 @@ public sealed partial class ClusterPageTests
                 Environment.GetEnvironmentVariable("RAFTKV_PAGE_SCREENSHOT"), timeout.Token);
             Dictionary<ulong, Dictionary<string, string>> rows = Rows(dom);
             if (rows.Count != cluster.Members.Count) return false;
+            ulong currentLeader = 0;
             foreach (NodeMember member in cluster.Members)
             {
                 StatusResponse? status = await cluster.TryStatusAsync(member.Id);
                 if (status is null) return false;
+                currentLeader = status.LeaderId;
                 Dictionary<string, string> row = rows[member.Id];
                 if (row["role"] != status.Role.ToString() || row["term"] != Invariant(status.Term) || row["leader"] != Invariant(status.LeaderId)
                     || row["address"] != member.ClientAddress || row["kind"] != "voter")
@@ -52,18 +54,20 @@ public sealed partial class ClusterPageTests
                     return false;
                 }
             }
-            return Span(dom, "leader") == Invariant(leader) && Span(dom, "self") == Invariant(viewer)
-                && dom.Contains($"node {leader} leads term", StringComparison.Ordinal)
+            return Span(dom, "leader") == Invariant(currentLeader) && Span(dom, "self") == Invariant(viewer)
+                && dom.Contains($"node {currentLeader} leads term", StringComparison.Ordinal)
                 && dom.Contains("data-loaded=\"true\"", StringComparison.Ordinal);
         }, TimeSpan.FromMinutes(2), "the page showing every member as the status API reports it");
 
-        ulong killed = cluster.Members.Select(m => m.Id).First(id => id != leader && id != viewer);
+        // Kill a member other than the viewer; the page must show it unreachable and the others still serving.
+        ulong killed = cluster.Members.Select(m => m.Id).First(id => id != viewer);
         cluster.Kill(killed);
         await cluster.WaitUntilAsync(async () =>
         {
             string dom = await HeadlessChromium.DumpDomAsync(chromium, url, TimeSpan.FromSeconds(5), screenshot: null, timeout.Token);
             Dictionary<ulong, Dictionary<string, string>> rows = Rows(dom);
-            return rows.TryGetValue(killed, out var row) && row["role"] == "unreachable" && rows[leader]["role"] == "Leader";
+            return rows.TryGetValue(killed, out var row) && row["role"] == "unreachable"
+                && rows.Values.Count(r => r["role"] == "Leader") == 1 && rows[viewer]["role"] is "Leader" or "Follower";
         }, TimeSpan.FromMinutes(2), $"the page showing killed node {killed} as unreachable");
     }
 
