@@ -83,7 +83,7 @@ public sealed class ClusterGatewayService : Cluster.ClusterBase, IDisposable
         return response;
     }
 
-    public static Member ToMember(ClusterMember member)
+    public static Member ToMember(RaftMember member)
     {
         ArgumentNullException.ThrowIfNull(member);
         return new Member { Id = member.Id, Voter = member.IsVoter, Address = member.ClientAddress, PeerAddress = member.PeerAddress };

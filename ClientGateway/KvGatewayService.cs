@@ -224,7 +224,7 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         ClusterMembership membership = _node.Membership;
         foreach (ulong id in status.Configuration.AllMembers)
         {
-            ClusterMember? known = membership.Members.FirstOrDefault(m => m.Id == id);
+            RaftMember? known = membership.Members.FirstOrDefault(m => m.Id == id);
             response.Members.Add(new Member
             {
                 Id = id,

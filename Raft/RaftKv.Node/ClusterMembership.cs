@@ -5,17 +5,17 @@ using RaftKv.Raft;
 namespace RaftKv.Node;
 
 /// <summary>One member of the configuration with the addresses this node knows for it (empty when unknown).</summary>
-public sealed record ClusterMember(ulong Id, bool IsVoter, string PeerAddress, string ClientAddress);
+public sealed record RaftMember(ulong Id, bool IsVoter, string PeerAddress, string ClientAddress);
 
 /// <summary>
 /// The cluster's configuration as one node sees it: voters and learners with their addresses, and the leader.
 /// <see cref="Pending"/> is true while the latest configuration in this node's log is not committed yet.
 /// </summary>
-public sealed record ClusterMembership(ulong NodeId, ulong LeaderId, ulong Term, bool Pending, IReadOnlyList<ClusterMember> Members)
+public sealed record ClusterMembership(ulong NodeId, ulong LeaderId, ulong Term, bool Pending, IReadOnlyList<RaftMember> Members)
 {
-    public IEnumerable<ClusterMember> Voters => Members.Where(m => m.IsVoter);
+    public IEnumerable<RaftMember> Voters => Members.Where(m => m.IsVoter);
 
-    public IEnumerable<ClusterMember> Learners => Members.Where(m => !m.IsVoter);
+    public IEnumerable<RaftMember> Learners => Members.Where(m => !m.IsVoter);
 
     public override string ToString() =>
         $"voters=[{string.Join(',', Voters.Select(m => m.Id))}] learners=[{string.Join(',', Learners.Select(m => m.Id))}] leader={LeaderId} term={Term}" +

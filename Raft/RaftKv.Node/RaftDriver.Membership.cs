@@ -24,7 +24,7 @@ public sealed partial class RaftDriver
     {
         IReadOnlyDictionary<ulong, NodeMember> addresses = _addresses;
         return new ClusterMembership(status.NodeId, status.Leader, status.Term, status.ConfigurationPending,
-            [.. status.Configuration.AllMembers.Select(id => new ClusterMember(
+            [.. status.Configuration.AllMembers.Select(id => new RaftMember(
                 id, status.Configuration.IsVoter(id), addresses.GetValueOrDefault(id)?.PeerAddress ?? "", addresses.GetValueOrDefault(id)?.ClientAddress ?? ""))]);
     }
 

@@ -23,7 +23,7 @@ public sealed class MembershipRuntimeTests
 
         Assert.False(added.Pending);
         Assert.Equal([1UL, 2, 3], added.Voters.Select(m => m.Id));
-        ClusterMember learner = Assert.Single(added.Learners);
+        RaftMember learner = Assert.Single(added.Learners);
         Assert.Equal((4UL, "http://127.0.0.1:7204", "http://127.0.0.1:7104"), (learner.Id, learner.PeerAddress, learner.ClientAddress));
         // A retried join (same addresses) is answered with the current membership, not an error.
         Assert.Equal(added.Members, (await leader.AddLearnerAsync(InMemoryNodeCluster.MemberOf(4), CancellationToken.None)).Members);

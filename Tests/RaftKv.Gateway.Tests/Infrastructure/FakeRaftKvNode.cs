@@ -105,8 +105,8 @@ public sealed class FakeRaftKvNode : IRaftKvNode, IDisposable
     public ConcurrentQueue<string> AdminCalls { get; } = new();
 
     public ClusterMembership Membership => new(NodeId, LeaderId, 1, false,
-        [.. Members.Select(id => new ClusterMember(id, true, "", ClientAddressOf(id) ?? "")),
-         .. Learners.Values.OrderBy(m => m.Id).Select(m => new ClusterMember(m.Id, false, m.PeerAddress, m.ClientAddress))]);
+        [.. Members.Select(id => new RaftMember(id, true, "", ClientAddressOf(id) ?? "")),
+         .. Learners.Values.OrderBy(m => m.Id).Select(m => new RaftMember(m.Id, false, m.PeerAddress, m.ClientAddress))]);
 
     public Task<ClusterMembership> AddLearnerAsync(NodeMember member, CancellationToken cancellationToken) => Admin($"add {member.Id}", () => Learners[member.Id] = member);
 
