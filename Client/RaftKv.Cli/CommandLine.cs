@@ -83,6 +83,13 @@ public sealed record CommandLine
         if (positional.Count == 0) { error = "no command given"; return false; }
         string name = positional[0];
         var rest = positional.Skip(1).ToList();
+        if (name is "member" or "leader")
+        {
+            // Two-word commands: "member list|add|promote|remove", "leader transfer".
+            if (rest.Count == 0) { error = name == "member" ? "usage: raftkv member list|add|promote|remove ..." : "usage: raftkv leader transfer NODE_ID"; return false; }
+            name = $"{name} {rest[0]}";
+            rest.RemoveAt(0);
+        }
         bool casWithFlag = expectAbsent || expectRevision is not null;
         (int expected, string usage) = name switch
         {
@@ -94,10 +101,21 @@ public sealed record CommandLine
             "cas" => (3, "cas KEY EXPECTED NEW"),
             "scan" => (1, "scan PREFIX [--limit N]"),
             "status" => (0, "status [--all]"),
+            "member list" => (0, "member list"),
+            "member add" => (3, "member add NODE_ID PEER_ADDRESS CLIENT_ADDRESS"),
+            "member promote" => (1, "member promote NODE_ID"),
+            "member remove" => (1, "member remove NODE_ID"),
+            "leader transfer" => (1, "leader transfer NODE_ID"),
             _ => (-2, $"unknown command '{name}'"),
         };
         if (expected < 0) { error = usage; return false; }
         if (rest.Count != expected) { error = $"usage: raftkv {usage}"; return false; }
+        if (name is "member promote" or "member remove" or "leader transfer" or "member add" &&
+            (!ulong.TryParse(rest[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong nodeId) || nodeId == 0))
+        {
+            error = $"NODE_ID must be a positive integer, not '{rest[0]}'";
+            return false;
+        }
         if (stale && name != "get") { error = "--stale applies to get only"; return false; }
         if (all && name != "status") { error = "--all applies to status only"; return false; }
         if (limit is not null && name != "scan") { error = "--limit applies to scan only"; return false; }

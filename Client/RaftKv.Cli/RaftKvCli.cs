@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using RaftKv.Client;
 using Grpc.Core;
+using RaftKv.Client.Protos;
 
 namespace RaftKv.Cli;
 
@@ -34,6 +35,13 @@ public static class RaftKvCli
           scan PREFIX [--limit N]             list up to N keys (default 100) starting with PREFIX, one "key<TAB>value" per line
                                               (a bounded full scan of the store: meant for tools, not hot paths)
           status [--all]                      status of one node, or a table of every member
+          member list                         the configuration: voters and learners with their addresses, and the leader
+          member add ID PEER_URL CLIENT_URL   add node ID as a learner (it receives the log but does not vote yet)
+          member promote ID                   make learner ID a voter (refused while it is far behind: retry later)
+          member remove ID                    remove voter or learner ID (the leader too: it steps down after the commit)
+          leader transfer ID                  move leadership to voter ID (writes pause for the handover)
+                                              member add|promote|remove and leader transfer wait for the change to
+                                              commit (transfer: for ID to lead) and print the new configuration
 
         Options:
           --endpoints URLS    comma-separated gateway addresses
@@ -46,7 +54,7 @@ public static class RaftKvCli
           2  usage error
           3  cluster unavailable (no leader, unreachable, timed out)
           4  invalid argument (empty or oversized key or value, ...)
-          5  any other error (including an expired session)
+          5  any other error (including an expired session, or a membership change the cluster refused)
         """;
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, string? endpointsFromEnvironment,
@@ -117,6 +125,11 @@ public static class RaftKvCli
             "cas" => CompareAndSwapAsync(command, cancellationToken),
             "scan" => ScanAsync(command, cancellationToken),
             "status" => StatusAsync(command, cancellationToken),
+            "member list" => PrintAsync(client.MemberListAsync(cancellationToken)),
+            "member add" => PrintAsync(client.MemberAddLearnerAsync(NodeId(command), command.Positional[1], command.Positional[2], cancellationToken)),
+            "member promote" => PrintAsync(client.MemberPromoteAsync(NodeId(command), cancellationToken)),
+            "member remove" => PrintAsync(client.MemberRemoveAsync(NodeId(command), cancellationToken)),
+            "leader transfer" => PrintAsync(client.LeaderTransferAsync(NodeId(command), cancellationToken)),
             _ => throw new InvalidOperationException($"unparsed command {command.Name}"),
         };
 
@@ -223,5 +236,27 @@ public static class RaftKvCli
         }
 
         private static string Invariant(ulong value) => value.ToString(CultureInfo.InvariantCulture);
+
+        private static ulong NodeId(CommandLine command) => ulong.Parse(command.Positional[0], NumberStyles.None, CultureInfo.InvariantCulture);
+
+        /// <summary>Prints a membership: one line with leader and term, then a table of members.</summary>
+        private async Task<int> PrintAsync(Task<MembershipResponse> call)
+        {
+            MembershipResponse membership = await call.ConfigureAwait(false);
+            await output.WriteLineAsync(
+                $"leader={membership.LeaderId} term={membership.Term}{(membership.ConfigurationPending ? " (a change is not committed yet)" : "")}").ConfigureAwait(false);
+            var rows = new List<string[]> { new[] { "ID", "ROLE", "LEADER", "PEER ADDRESS", "CLIENT ADDRESS" } };
+            foreach (Member member in membership.Members.OrderBy(m => !m.Voter).ThenBy(m => m.Id))
+            {
+                rows.Add([Invariant(member.Id), member.Voter ? "voter" : "learner", member.Id == membership.LeaderId ? "*" : "",
+                    member.PeerAddress.Length > 0 ? member.PeerAddress : "?", member.Address.Length > 0 ? member.Address : "?"]);
+            }
+            int[] widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(r => r[c].Length)).ToArray();
+            foreach (var row in rows)
+            {
+                await output.WriteLineAsync(string.Join("  ", row.Select((cell, c) => cell.PadRight(widths[c]))).TrimEnd()).ConfigureAwait(false);
+            }
+            return ExitOk;
+        }
     }
 }
