@@ -251,9 +251,10 @@ public sealed partial class RaftDriver
             {
                 FailProposalsLostWith(loss, ready.SoftState is { Leader: not 0 } now ? now.Leader : loss.LeaderHint);
             }
-            else if (ready.SoftState is { Role: not RaftRole.Leader } && _proposals.Count > 0)
+            else if (ready.SoftState is { Role: not RaftRole.Leader } notLeading && _proposals.Count > 0)
             {
-                FailProposals(LeadershipLost, ready.SoftState.Value.Leader); // not leading, yet proposals wait: nothing can commit them here
+                // Not leading, yet proposals wait (the loss was reported earlier): those above the commit index may never commit.
+                FailProposalsLostWith(new LeadershipLoss(ulong.MaxValue, _raft.Status.CommitIndex, notLeading.Leader), notLeading.Leader);
             }
             foreach (ReadState state in ready.ReadStates) OnReadState(state);
             _raft.Advance(ready);

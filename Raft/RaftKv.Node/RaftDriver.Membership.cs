@@ -110,8 +110,15 @@ public sealed partial class RaftDriver
             Post(new Input.ChangeConfiguration(change, done));
             try
             {
-                await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-                return Membership;
+                ClusterConfiguration committed = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                // Built from the committed configuration itself: the status snapshot may be a loop iteration behind.
+                RaftStatus status = _status;
+                return Describe(status with
+                {
+                    Configuration = committed,
+                    ConfigurationPending = false,
+                    Leader = committed.IsVoter(status.Leader) ? status.Leader : 0,
+                });
             }
             catch (TransientRefusalException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -131,6 +138,8 @@ public sealed partial class RaftDriver
         KvReply put = Decode(await ProposeAsync(
             KvCommand.Put(session.SessionId, 1, now, MemberAddressBook.KeyBytes, MemberAddressBook.Encode(members)).Encode(), cancellationToken).ConfigureAwait(false));
         if (!put.Succeeded) throw new UnavailableException($"could not write the address book: {put.Status}", mayHaveBeenApplied: false);
+        // This leader starts replicating to the new node as soon as it appends the configuration entry: know its address now.
+        LearnAddresses(members);
 
         static KvReply Decode(ReadOnlyMemory<byte> bytes) =>
             KvReply.TryDecode(bytes, out KvReply? reply) ? reply : throw new InvalidOperationException("the state machine returned an undecodable reply");
