@@ -1,6 +1,7 @@
 using System.Globalization;
 using Grpc.Core;
 using RaftKv.Client;
+using RaftKv.Node;
 
 namespace RaftKv.ClientGateway;
 
@@ -32,6 +33,22 @@ internal static class KvGatewayErrors
         var trailers = new Metadata { { KvMetadata.LeaderIdTrailer, leaderId.ToString(CultureInfo.InvariantCulture) } };
         if (leaderEndpoint is not null) trailers.Add(KvMetadata.LeaderEndpointTrailer, leaderEndpoint);
         return Failure(StatusCode.Unavailable, $"not the leader; the leader is node {leaderId}", mayHaveApplied: false, trailers);
+    }
+
+    /// <summary>
+    /// The node could not serve now (leadership lost or being transferred, shutting down): UNAVAILABLE, with the
+    /// leader trailers when the node named the leader (or the transfer target) to retry at.
+    /// </summary>
+    public static RpcException Unavailable(UnavailableException unavailable, string? leaderEndpoint, bool mayHaveApplied)
+    {
+        ArgumentNullException.ThrowIfNull(unavailable);
+        var trailers = new Metadata();
+        if (unavailable.LeaderHint != 0)
+        {
+            trailers.Add(KvMetadata.LeaderIdTrailer, unavailable.LeaderHint.ToString(CultureInfo.InvariantCulture));
+            if (leaderEndpoint is not null) trailers.Add(KvMetadata.LeaderEndpointTrailer, leaderEndpoint);
+        }
+        return Failure(StatusCode.Unavailable, $"{unavailable.Message}; retry", mayHaveApplied, trailers);
     }
 
     /// <summary>

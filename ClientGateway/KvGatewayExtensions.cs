@@ -24,16 +24,33 @@ public static class KvGatewayExtensions
         // One instance for the process (Grpc.AspNetCore resolves registered services instead of creating one per call):
         // it owns the session gates and the channels to other gateways.
         services.AddSingleton<KvGatewayService>();
+        services.AddSingleton<ClusterGatewayService>();
         return services;
     }
 
     /// <summary>
-    /// Maps service <c>raftkv.v1.KV</c> (<c>MapGrpcService&lt;KvGatewayService&gt;()</c>); listen on an HTTP/2
-    /// endpoint (h2c or TLS), and restrict it to the client port with <c>RequireHost</c> when the host has others.
+    /// Maps services <c>raftkv.v1.KV</c> and <c>raftkv.v1.Cluster</c>; listen on an HTTP/2 endpoint (h2c or TLS), and
+    /// restrict them to the client port with <c>RequireHost</c> when the host has others (conventions added to the
+    /// returned builder apply to both).
     /// </summary>
-    public static GrpcServiceEndpointConventionBuilder MapRaftKvGateway(this IEndpointRouteBuilder endpoints)
+    public static IEndpointConventionBuilder MapRaftKvGateway(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        return endpoints.MapGrpcService<KvGatewayService>();
+        return new BothServices(endpoints.MapGrpcService<KvGatewayService>(), endpoints.MapGrpcService<ClusterGatewayService>());
+    }
+
+    private sealed class BothServices(IEndpointConventionBuilder kv, IEndpointConventionBuilder cluster) : IEndpointConventionBuilder
+    {
+        public void Add(Action<EndpointBuilder> convention)
+        {
+            kv.Add(convention);
+            cluster.Add(convention);
+        }
+
+        public void Finally(Action<EndpointBuilder> finallyConvention)
+        {
+            kv.Finally(finallyConvention);
+            cluster.Finally(finallyConvention);
+        }
     }
 }

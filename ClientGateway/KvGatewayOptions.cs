@@ -18,9 +18,13 @@ public sealed record KvGatewayOptions
     /// <summary>Largest scan limit honoured; larger requests are capped.</summary>
     public int MaxScanLimit { get; init; } = 10_000;
 
+    /// <summary>A membership change or leadership transfer whose caller set no deadline gives up after this long.</summary>
+    public int AdminTimeoutMs { get; init; } = 30_000;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
+        if (AdminTimeoutMs < 1) errors.Add("AdminTimeoutMs must be positive.");
         if (SessionIdleEvictionMs < 1) errors.Add("SessionIdleEvictionMs must be positive.");
         if (DefaultScanLimit < 1) errors.Add("DefaultScanLimit must be at least 1.");
         if (MaxScanLimit < DefaultScanLimit) errors.Add("MaxScanLimit must be at least DefaultScanLimit.");

@@ -241,9 +241,19 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             CommitIndex = status.CommitIndex,
             AppliedIndex = status.AppliedIndex,
         };
+        response.ConfigurationPending = status.ConfigurationPending;
+        response.LeaderTransferTarget = status.LeadershipTransferTarget;
+        ClusterMembership membership = _node.Membership;
         foreach (ulong id in status.Configuration.AllMembers)
         {
-            response.Members.Add(new Member { Id = id, Address = _node.ClientAddressOf(id) ?? "", Voter = status.Configuration.IsVoter(id) });
+            RaftMember? known = membership.Members.FirstOrDefault(m => m.Id == id);
+            response.Members.Add(new Member
+            {
+                Id = id,
+                Address = _node.ClientAddressOf(id) ?? "",
+                Voter = status.Configuration.IsVoter(id),
+                PeerAddress = known?.PeerAddress ?? "",
+            });
         }
         return response;
     }
@@ -314,7 +324,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         {
             KvGatewayLog.Unavailable(_logger, method, unavailable.Message);
             // A read never applies anything; a write lost to a leader change may still be committed by the next leader.
-            throw KvGatewayErrors.Failure(StatusCode.Unavailable, $"{unavailable.Message}; retry", mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
+            throw KvGatewayErrors.Unavailable(unavailable, unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint),
+                mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
         }
     }
 

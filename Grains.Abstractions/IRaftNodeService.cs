@@ -11,7 +11,10 @@ namespace RaftKv.Grains;
 /// <remarks>
 /// Errors are <see cref="RaftKvException"/>s: <see cref="RaftKvNotLeaderException"/> from a node that is not the
 /// leader (nothing was proposed), <see cref="RaftKvUnavailableException"/> when the node cannot serve now.
-/// Admin calls (membership changes, leadership transfer, snapshots) will be added here with new aliases.
+/// Membership changes and leadership transfer run on the leader: a follower throws
+/// <see cref="RaftKvNotLeaderException"/> (nothing changed). Each completes once the change has committed (a transfer:
+/// once the target leads) and returns the membership; <see cref="RaftKvMembershipChangeRefusedException"/> when the
+/// change cannot be made.
 /// </remarks>
 [Alias("raftkv.IRaftNodeService")]
 public interface IRaftNodeService : IGrainService
@@ -43,4 +46,24 @@ public interface IRaftNodeService : IGrainService
     /// <summary>This node's Raft state: id, role, term, leader, commit and applied index, members.</summary>
     [Alias("Status")]
     Task<RaftNodeStatus> GetStatusAsync();
+
+    /// <summary>The configuration as this node sees it after a ReadIndex (current as of the call).</summary>
+    [Alias("MemberList")]
+    Task<RaftMembership> ListMembersAsync();
+
+    /// <summary>Leader only: adds node <paramref name="nodeId"/> as a learner reachable at the given addresses (replicated to every member first).</summary>
+    [Alias("MemberAddLearner")]
+    Task<RaftMembership> AddLearnerAsync(ulong nodeId, string peerAddress, string clientAddress);
+
+    /// <summary>Leader only: makes a learner a voter; refused while it is more than RaftKv:MaxPromotionLagEntries behind.</summary>
+    [Alias("MemberPromote")]
+    Task<RaftMembership> PromoteLearnerAsync(ulong nodeId);
+
+    /// <summary>Leader only: removes a voter or learner (the leader itself steps down once its removal commits).</summary>
+    [Alias("MemberRemove")]
+    Task<RaftMembership> RemoveMemberAsync(ulong nodeId);
+
+    /// <summary>Leader only: moves leadership to a voter (Raft thesis 3.10); writes are refused meanwhile.</summary>
+    [Alias("LeaderTransfer")]
+    Task<RaftMembership> TransferLeadershipAsync(ulong targetNodeId);
 }

@@ -139,6 +139,27 @@ public sealed record RaftMemberStatus
     [Id(1)] public string ClientAddress { get; init; } = "";
 
     [Id(2)] public bool Voter { get; init; }
+
+    /// <summary>The member's peer (Raft mesh) address, empty if unknown.</summary>
+    [Id(3)] public string PeerAddress { get; init; } = "";
+}
+
+/// <summary>The Raft configuration (voters, learners, their addresses) and the leader, as the answering node sees them.</summary>
+[GenerateSerializer, Immutable, Alias("raftkv.RaftMembership")]
+public sealed record RaftMembership
+{
+    /// <summary>The node that answered.</summary>
+    [Id(0)] public ulong NodeId { get; init; }
+
+    /// <summary>0 if no leader is known.</summary>
+    [Id(1)] public ulong LeaderId { get; init; }
+
+    [Id(2)] public ulong Term { get; init; }
+
+    /// <summary>True while a configuration change is not committed yet (never after a successful change).</summary>
+    [Id(3)] public bool ConfigurationPending { get; init; }
+
+    [Id(4)] public IReadOnlyList<RaftMemberStatus> Members { get; init; } = [];
 }
 
 /// <summary>A snapshot of one node's Raft state.</summary>
@@ -162,4 +183,10 @@ public sealed record RaftNodeStatus
 
     /// <summary>The leader's client gateway address (gRPC), empty if unknown.</summary>
     [Id(7)] public string LeaderClientAddress { get; init; } = "";
+
+    /// <summary>True while the latest configuration change in this node's log is not committed yet.</summary>
+    [Id(8)] public bool ConfigurationPending { get; init; }
+
+    /// <summary>On the leader during a leadership transfer: the target; 0 otherwise.</summary>
+    [Id(9)] public ulong LeadershipTransferTarget { get; init; }
 }

@@ -67,7 +67,36 @@ public sealed class RaftKvUnavailableException : RaftKvException
     {
     }
 
+    public RaftKvUnavailableException(string message, ulong leaderNodeId) : base(message)
+    {
+        LeaderNodeId = leaderNodeId;
+    }
+
+    /// <summary>
+    /// The node to retry at when the failed node named one (the new leader after a lost leadership, the target of a
+    /// leadership transfer); 0 if none.
+    /// </summary>
+    [Id(0)] public ulong LeaderNodeId { get; init; }
+
     public override bool IsRetryable => true;
+}
+
+/// <summary>
+/// A membership change or leadership transfer the leader refused for a reason that retrying cannot cure: already a
+/// member, not a learner, a learner too far behind to promote, the last voter. Nothing changed.
+/// </summary>
+[GenerateSerializer, Alias("raftkv.MembershipChangeRefusedException")]
+public sealed class RaftKvMembershipChangeRefusedException : RaftKvException
+{
+    public RaftKvMembershipChangeRefusedException()
+    {
+    }
+
+    public RaftKvMembershipChangeRefusedException(string message) : base(message)
+    {
+    }
+
+    public override bool IsRetryable => false;
 }
 
 /// <summary>The request breaks a limit or is malformed (empty key, key or value too large, sequence 0). Nothing changed.</summary>

@@ -19,6 +19,9 @@ public sealed record RaftKvGrainOptions
     /// <summary>How long the grain service waits for the node to commit a proposal or confirm a read index.</summary>
     public int NodeCallTimeoutMs { get; init; } = 5_000;
 
+    /// <summary>How long the grain service waits for a membership change to commit or a leadership transfer to finish.</summary>
+    public int AdminCallTimeoutMs { get; init; } = 30_000;
+
     /// <summary>A pooled session of the KV grains idle longer than this is not reused (sessions expire after the state machine's session timeout, 60 s by default).</summary>
     public int SessionPoolIdleMs { get; init; } = 30_000;
 
@@ -31,6 +34,7 @@ public sealed record RaftKvGrainOptions
         if (RetryBackoffMs < 1) errors.Add("RaftKv:Grains:RetryBackoffMs must be positive.");
         if (MaxRetryBackoffMs < RetryBackoffMs) errors.Add("RaftKv:Grains:MaxRetryBackoffMs must be at least RetryBackoffMs.");
         if (NodeCallTimeoutMs < 1) errors.Add("RaftKv:Grains:NodeCallTimeoutMs must be positive.");
+        if (AdminCallTimeoutMs < 1) errors.Add("RaftKv:Grains:AdminCallTimeoutMs must be positive.");
         if (SessionPoolIdleMs < 1) errors.Add("RaftKv:Grains:SessionPoolIdleMs must be positive.");
         if (MaxScanLimit < 1) errors.Add("RaftKv:Grains:MaxScanLimit must be positive.");
         return errors;

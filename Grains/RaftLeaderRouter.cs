@@ -46,8 +46,9 @@ public sealed partial class RaftLeaderRouter(
                 }
                 catch (RaftKvUnavailableException unavailable)
                 {
+                    // A node that lost leadership names its successor when it knows one: go there next (after the backoff).
                     last = unavailable;
-                    leader = 0;
+                    leader = unavailable.LeaderNodeId;
                 }
                 catch (Exception e) when (e is OrleansMessageRejectionException or TimeoutException)
                 {

@@ -99,8 +99,66 @@ public sealed partial class RaftNodeService : GrainService, IRaftNodeService
             Members = status.Configuration.AllMembers
                 .Select(id => new RaftMemberStatus { NodeId = id, ClientAddress = _node.ClientAddressOf(id) ?? "", Voter = status.Configuration.IsVoter(id) })
                 .ToArray(),
+            ConfigurationPending = status.ConfigurationPending,
+            LeadershipTransferTarget = status.LeadershipTransferTarget,
         });
     }
+
+    public async Task<RaftMembership> ListMembersAsync()
+    {
+        await MaybeReadIndexAsync(ReadConsistency.Linearizable).ConfigureAwait(true);
+        return ToContract(Translate(() => _node.Membership));
+    }
+
+    public Task<RaftMembership> AddLearnerAsync(ulong nodeId, string peerAddress, string clientAddress)
+    {
+        var member = new NodeMember { Id = nodeId, PeerAddress = peerAddress ?? "", ClientAddress = clientAddress ?? "" };
+        if (MemberAddressBook.Validate(member) is { } invalid) throw new RaftKvInvalidArgumentException(invalid);
+        return AdminAsync(token => _node.AddLearnerAsync(member, token));
+    }
+
+    public Task<RaftMembership> PromoteLearnerAsync(ulong nodeId) => AdminAsync(token => _node.PromoteLearnerAsync(RequireId(nodeId), token));
+
+    public Task<RaftMembership> RemoveMemberAsync(ulong nodeId) => AdminAsync(token => _node.RemoveMemberAsync(RequireId(nodeId), token));
+
+    public Task<RaftMembership> TransferLeadershipAsync(ulong targetNodeId) => AdminAsync(token => _node.TransferLeadershipAsync(RequireId(targetNodeId), token));
+
+    private static ulong RequireId(ulong id) => id != 0 ? id : throw new RaftKvInvalidArgumentException("a node id is required (0 means nobody)");
+
+    private async Task<RaftMembership> AdminAsync(Func<CancellationToken, Task<ClusterMembership>> change)
+    {
+        using var timeout = new CancellationTokenSource(_options.AdminCallTimeoutMs);
+        try
+        {
+            return ToContract(await change(timeout.Token).ConfigureAwait(true));
+        }
+        catch (MembershipChangeRefusedException refused)
+        {
+            throw new RaftKvMembershipChangeRefusedException($"node {_node.NodeId}: {refused.Message}");
+        }
+        catch (ArgumentException invalid)
+        {
+            throw new RaftKvInvalidArgumentException(invalid.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new RaftKvUnavailableException(
+                $"node {_node.NodeId}: the change did not complete within {_options.AdminCallTimeoutMs} ms (it may still commit: list the members)");
+        }
+        catch (Exception e) when (Map(e) is { } mapped)
+        {
+            throw mapped;
+        }
+    }
+
+    private static RaftMembership ToContract(ClusterMembership membership) => new()
+    {
+        NodeId = membership.NodeId,
+        LeaderId = membership.LeaderId,
+        Term = membership.Term,
+        ConfigurationPending = membership.Pending,
+        Members = [.. membership.Members.Select(m => new RaftMemberStatus { NodeId = m.Id, Voter = m.IsVoter, ClientAddress = m.ClientAddress, PeerAddress = m.PeerAddress })],
+    };
 
     private async Task MaybeReadIndexAsync(ReadConsistency consistency)
     {
@@ -149,7 +207,9 @@ public sealed partial class RaftNodeService : GrainService, IRaftNodeService
     private RaftKvException? Map(Exception error) => error switch
     {
         NotLeaderException notLeader => new RaftKvNotLeaderException(_node.NodeId, notLeader.LeaderHint),
-        UnavailableException unavailable => new RaftKvUnavailableException($"node {_node.NodeId}: {unavailable.Message}; retry"),
+        // Nothing was proposed and a node to go to is named (a leadership transfer under way): as good as "not leader".
+        UnavailableException { MayHaveBeenApplied: false, LeaderHint: not 0 } moving => new RaftKvNotLeaderException(_node.NodeId, moving.LeaderHint),
+        UnavailableException unavailable => new RaftKvUnavailableException($"node {_node.NodeId}: {unavailable.Message}; retry", unavailable.LeaderHint),
         OperationCanceledException => new RaftKvUnavailableException(
             $"node {_node.NodeId} did not finish within {_options.NodeCallTimeoutMs} ms (a write may still be applied); retry with the same sequence number"),
         _ => null,

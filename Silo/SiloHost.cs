@@ -213,7 +213,8 @@ public static class SiloHost
                 NodeOptions node = configuration.GetSection(NodeOptions.SectionName).Get<NodeOptions>() ?? new NodeOptions();
                 silo.UseRaftKvClustering(clustering =>
                 {
-                    clustering.Endpoints = [.. node.Members.Select(m => m.ClientAddress)];
+                    // A joining node lists only itself; the member it joins through can serve the table meanwhile.
+                    clustering.Endpoints = [.. node.Members.Select(m => m.ClientAddress), .. node.Join is { } join ? [join] : Array.Empty<string>()];
                     configuration.GetSection(RaftKvClusteringOptions.SectionName).Bind(clustering);
                 });
                 break;

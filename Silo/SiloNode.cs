@@ -31,6 +31,11 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
     {
         Runtime.Start();
         if (options.ParentProcessId != 0) _ = WatchParentAsync(options.ParentProcessId);
+        // RaftKv:Join: ask the cluster to add this node as a learner, unless its log already shows it is a member.
+        if (options.Join is not null && !Runtime.Status.Configuration.IsMember(options.NodeId))
+        {
+            _ = ClusterJoin.RunAsync(Runtime, options, _logger, lifetime.ApplicationStopping);
+        }
         SiloLog.Serving(_logger, options.NodeId, options.Self.ClientAddress, options.Self.PeerAddress,
             options.Self.HttpAddress.Length > 0 ? options.Self.HttpAddress : "(none)", Path.GetFullPath(options.DataDirectory));
         WarnIfListenPortDiffers();

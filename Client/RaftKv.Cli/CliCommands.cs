@@ -35,6 +35,7 @@ internal static class CliCommands
         root.Subcommands.Add(CompareAndSwap(cli));
         root.Subcommands.Add(Scan(cli));
         root.Subcommands.Add(StatusCommand.Build(cli, Endpoints, Output));
+        foreach (Command command in MemberCommands.Build(cli, Endpoints, Output)) root.Subcommands.Add(command);
         root.Subcommands.Add(Completion(cli, root));
         return root;
     }

@@ -31,7 +31,7 @@ public static class RaftKvCli
           2  usage error
           3  cluster unavailable (no leader, unreachable, timed out)
           4  invalid argument (empty or oversized key or value, ...)
-          5  any other error (including an expired session)
+          5  any other error (including an expired session, or a membership change the cluster refused)
         """;
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, string? endpointsFromEnvironment,

@@ -132,6 +132,69 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         return InvokeAsync(static (kv, r, o) => kv.StatusAsync(r, o), Channel(Normalize(endpoint)), new StatusRequest(), cancellationToken);
     }
 
+    // ---- membership (raftkv.v1.Cluster) ----
+
+    /// <summary>The configuration (voters, learners, addresses) and the leader, as of the call (after a ReadIndex).</summary>
+    public Task<MembershipResponse> MemberListAsync(CancellationToken cancellationToken = default) =>
+        ClusterCallAsync(static (c, r, o) => c.MemberListAsync(r, o), new MemberListRequest(), cancellationToken);
+
+    /// <summary>
+    /// Adds node <paramref name="id"/> as a learner and returns the membership once the change has committed. Safe to
+    /// retry: asking again with the same id and addresses returns the membership.
+    /// </summary>
+    public Task<MembershipResponse> MemberAddLearnerAsync(ulong id, string peerAddress, string clientAddress, CancellationToken cancellationToken = default) =>
+        ClusterCallAsync(static (c, r, o) => c.MemberAddLearnerAsync(r, o),
+            new MemberAddLearnerRequest { Id = id, PeerAddress = peerAddress, ClientAddress = clientAddress }, cancellationToken);
+
+    /// <summary>Promotes learner <paramref name="id"/> to voter; FAILED_PRECONDITION while it is too far behind (retry later).</summary>
+    public Task<MembershipResponse> MemberPromoteAsync(ulong id, CancellationToken cancellationToken = default) =>
+        ClusterCallAsync(static (c, r, o) => c.MemberPromoteAsync(r, o), new MemberPromoteRequest { Id = id }, cancellationToken);
+
+    /// <summary>Removes voter or learner <paramref name="id"/> (the leader too) and returns the membership once committed.</summary>
+    public Task<MembershipResponse> MemberRemoveAsync(ulong id, CancellationToken cancellationToken = default) =>
+        ClusterCallAsync(static (c, r, o) => c.MemberRemoveAsync(r, o), new MemberRemoveRequest { Id = id }, cancellationToken);
+
+    /// <summary>Moves leadership to voter <paramref name="targetId"/> and returns once it leads. Safe to retry.</summary>
+    public Task<MembershipResponse> LeaderTransferAsync(ulong targetId, CancellationToken cancellationToken = default) =>
+        ClusterCallAsync(static (c, r, o) => c.LeaderTransferAsync(r, o), new LeaderTransferRequest { TargetId = targetId }, cancellationToken);
+
+    /// <summary>
+    /// A membership call: retried like a read on UNAVAILABLE (following the leader trailers), each attempt bounded by
+    /// <see cref="RaftKvClientOptions.AdminAttemptTimeoutMs"/> because a change waits for its commit.
+    /// </summary>
+    private async Task<MembershipResponse> ClusterCallAsync<TRequest>(Func<Cluster.ClusterClient, TRequest, CallOptions, AsyncUnaryCall<MembershipResponse>> method,
+        TRequest request, CancellationToken cancellationToken)
+    {
+        await MaybeDiscoverLeaderAsync(cancellationToken).ConfigureAwait(false);
+        RpcException? last = null;
+        int backoffMs = _options.InitialBackoffMs;
+        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        {
+            if (attempt > 1)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _timeProvider, cancellationToken).ConfigureAwait(false);
+                backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
+            }
+            string endpoint = CurrentEndpoint;
+            var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AdminAttemptTimeoutMs), cancellationToken: cancellationToken);
+            try
+            {
+                return await method(Channel(endpoint).Cluster, request, options).ResponseAsync.ConfigureAwait(false);
+            }
+            catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
+            }
+            catch (RpcException failure) when (failure.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
+            {
+                last = failure;
+                if (KvMetadata.LeaderEndpoint(failure) is { } leader) Prefer(leader);
+                else RotateFrom(endpoint);
+            }
+        }
+        throw last!;
+    }
+
     public ValueTask DisposeAsync()
     {
         Dispose();
@@ -305,9 +368,12 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
                 HttpHandler = sharedHandler,
             });
             Kv = new KV.KVClient(_channel);
+            Cluster = new Cluster.ClusterClient(_channel);
         }
 
         public KV.KVClient Kv { get; }
+
+        public Cluster.ClusterClient Cluster { get; }
 
         public void Dispose() => _channel.Dispose();
     }

@@ -15,6 +15,9 @@ public sealed class RaftKvClientOptions
     /// <summary>Backoff before the second attempt; doubles per attempt up to <see cref="MaxBackoffMs"/>.</summary>
     public int InitialBackoffMs { get; set; } = 50;
 
+    /// <summary>One attempt of a membership call (which waits for its change to commit, or a transfer to finish) is bounded by this.</summary>
+    public int AdminAttemptTimeoutMs { get; set; } = 30_000;
+
     public int MaxBackoffMs { get; set; } = 1_000;
 
     /// <summary>
@@ -39,6 +42,7 @@ public sealed class RaftKvClientOptions
         }
         if (MaxAttempts < 1) errors.Add("MaxAttempts must be at least 1.");
         if (AttemptTimeoutMs < 1) errors.Add("AttemptTimeoutMs must be positive.");
+        if (AdminAttemptTimeoutMs < 1) errors.Add("AdminAttemptTimeoutMs must be positive.");
         if (InitialBackoffMs < 0) errors.Add("InitialBackoffMs must not be negative.");
         if (MaxBackoffMs < InitialBackoffMs) errors.Add("MaxBackoffMs must be at least InitialBackoffMs.");
         return errors;

@@ -37,4 +37,7 @@ internal static partial class MeshLog
 
     [LoggerMessage(EventId = 1022, Level = LogLevel.Warning, Message = "Snapshot transfer to peer {Peer} failed")]
     public static partial void SnapshotFailed(ILogger logger, ulong peer, Exception exception);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Peer {Peer} is now reached at {Address}")]
+    public static partial void PeerAdded(ILogger logger, ulong peer, string address);
 }

@@ -21,7 +21,10 @@ public sealed partial class PeerMesh : IAsyncDisposable
     private static readonly Counter<long> SentCounter = Meter.CreateCounter<long>("raftkv.mesh.sent_messages", "{message}", "Outgoing Raft messages written to a peer stream.");
 
     private readonly ulong _selfId;
-    private readonly Dictionary<ulong, Peer> _peers = [];
+    // Copy-on-write: Send reads it without a lock; AddPeer replaces it under _peersLock.
+    private volatile Dictionary<ulong, Peer> _peers = [];
+    private readonly Lock _peersLock = new();
+    private readonly List<Peer> _retiredPeers = [];
     private readonly IPeerMessageHandler _handler;
     private readonly MeshOptions _options;
     private readonly ILogger _logger;
@@ -52,11 +55,37 @@ public sealed partial class PeerMesh : IAsyncDisposable
             {
                 continue;
             }
-            _peers.Add(id, new Peer(this, id, CreateChannel(address, options)));
+            _peers.Add(id, new Peer(this, id, address, CreateChannel(address, options)));
         }
         foreach (Peer peer in _peers.Values)
         {
             peer.Start(_stopping.Token);
+        }
+    }
+
+    /// <summary>
+    /// Starts delivering to <paramref name="id"/> at <paramref name="address"/> (a member that joined, or one whose
+    /// address changed). A no-op when the peer is known at that address already; messages queued for the old address
+    /// of a moved peer are dropped (Raft resends).
+    /// </summary>
+    public void AddPeer(ulong id, string address)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(address);
+        if (id == _selfId) return;
+        lock (_peersLock)
+        {
+            if (Volatile.Read(ref _disposed) != 0) return;
+            if (_peers.TryGetValue(id, out Peer? known) && known.Address == address) return;
+            var peer = new Peer(this, id, address, CreateChannel(address, _options));
+            var next = new Dictionary<ulong, Peer>(_peers) { [id] = peer };
+            _peers = next;
+            if (known is not null)
+            {
+                known.Queue.Writer.TryComplete();
+                _retiredPeers.Add(known);
+            }
+            peer.Start(_stopping.Token);
+            MeshLog.PeerAdded(_logger, id, address);
         }
     }
 
@@ -94,8 +123,13 @@ public sealed partial class PeerMesh : IAsyncDisposable
         {
             return;
         }
+        Peer[] peers;
+        lock (_peersLock)
+        {
+            peers = [.. _peers.Values, .. _retiredPeers];
+        }
         await _stopping.CancelAsync().ConfigureAwait(false);
-        foreach (Peer peer in _peers.Values)
+        foreach (Peer peer in peers)
         {
             peer.Queue.Writer.TryComplete();
         }
@@ -104,8 +138,8 @@ public sealed partial class PeerMesh : IAsyncDisposable
         {
             snapshotTasks = [.. _snapshotTasks];
         }
-        await Task.WhenAll(_peers.Values.Select(peer => peer.SenderTask).Concat(snapshotTasks)).ConfigureAwait(false);
-        foreach (Peer peer in _peers.Values)
+        await Task.WhenAll(peers.Select(peer => peer.SenderTask).Concat(snapshotTasks)).ConfigureAwait(false);
+        foreach (Peer peer in peers)
         {
             peer.Channel.Dispose();
         }
@@ -152,10 +186,11 @@ public sealed partial class PeerMesh : IAsyncDisposable
         private readonly PeerMesh _mesh;
         private int _snapshotRunning;
 
-        public Peer(PeerMesh mesh, ulong id, GrpcChannel channel)
+        public Peer(PeerMesh mesh, ulong id, string address, GrpcChannel channel)
         {
             _mesh = mesh;
             Id = id;
+            Address = address;
             Channel = channel;
             Client = new Wire.RaftPeer.RaftPeerClient(channel);
             Queue = System.Threading.Channels.Channel.CreateBounded<Message>(
@@ -170,6 +205,8 @@ public sealed partial class PeerMesh : IAsyncDisposable
         }
 
         public ulong Id { get; }
+
+        public string Address { get; }
 
         public GrpcChannel Channel { get; }
 

@@ -30,6 +30,7 @@ public static class RaftMessageCodec
             ConflictIndex = message.ConflictIndex,
             ReadRound = message.ReadRound,
             ReadRequestId = message.ReadRequestId,
+            LeadershipTransfer = message.LeadershipTransfer,
         };
         foreach (LogEntry entry in message.Entries)
         {
@@ -103,6 +104,7 @@ public static class RaftMessageCodec
             ConflictIndex = proto.ConflictIndex,
             ReadRound = proto.ReadRound,
             ReadRequestId = proto.ReadRequestId,
+            LeadershipTransfer = proto.LeadershipTransfer,
             Snapshot = snapshot,
         };
     }

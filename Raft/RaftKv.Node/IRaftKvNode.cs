@@ -36,6 +36,26 @@ public interface IRaftKvNode
 
     /// <summary>The client (gateway) address of a member, for leader hints and forwarding; null if unknown.</summary>
     string? ClientAddressOf(ulong nodeId);
+
+    /// <summary>The configuration (voters, learners, their addresses) and the leader, as this node sees them.</summary>
+    ClusterMembership Membership { get; }
+
+    /// <summary>
+    /// Leader only: adds a learner (addresses replicated first) and completes when the change has committed, with the
+    /// new membership. Throws <see cref="NotLeaderException"/> on a follower (nothing proposed),
+    /// <see cref="MembershipChangeRefusedException"/> for a change that cannot be made, <see cref="ArgumentException"/>
+    /// for malformed addresses, <see cref="UnavailableException"/> when leadership is lost or moving (retry).
+    /// </summary>
+    Task<ClusterMembership> AddLearnerAsync(NodeMember member, CancellationToken cancellationToken);
+
+    /// <summary>Leader only: promotes a learner that is close enough to the leader's log; completes on commit. Errors as <see cref="AddLearnerAsync"/>.</summary>
+    Task<ClusterMembership> PromoteLearnerAsync(ulong nodeId, CancellationToken cancellationToken);
+
+    /// <summary>Leader only: removes a voter or learner (possibly this leader, which steps down after the commit). Errors as <see cref="AddLearnerAsync"/>.</summary>
+    Task<ClusterMembership> RemoveMemberAsync(ulong nodeId, CancellationToken cancellationToken);
+
+    /// <summary>Leader only: moves leadership to a voter and completes once it leads (Raft thesis 3.10). Errors as <see cref="AddLearnerAsync"/>.</summary>
+    Task<ClusterMembership> TransferLeadershipAsync(ulong target, CancellationToken cancellationToken);
 }
 
 /// <summary>This node is not the leader; <see cref="LeaderHint"/> names the leader if known (0 if not).</summary>

@@ -83,6 +83,20 @@ public sealed record NodeOptions
     /// </summary>
     public int ShutdownTimeoutMs { get; init; } = 3_000;
 
+    /// <summary>
+    /// A learner more than this many entries behind the leader's last index is not promoted to voter (Raft thesis
+    /// 4.2.1): a voter that cannot keep up would count towards quorums it cannot help form.
+    /// </summary>
+    public int MaxPromotionLagEntries { get; init; } = 1_000;
+
+    /// <summary>
+    /// Join an existing cluster instead of forming one: the client (gateway) address of any current member. The node
+    /// starts with an empty configuration (it neither campaigns nor votes), asks that member to add it as a learner,
+    /// and catches up from the leader (by snapshot when the log is compacted); an operator then promotes it.
+    /// <see cref="Members"/> then needs to list only this node. Ignored once the node's data directory holds a log.
+    /// </summary>
+    public string? Join { get; init; }
+
     /// <summary>When set, the silo stops once that process is gone (the local-cluster launcher and test harnesses set it, so no silo outlives them).</summary>
     public int ParentProcessId { get; init; }
 
@@ -124,6 +138,7 @@ public sealed record NodeOptions
         RandomSeed = randomSeed,
         MaxAppendBytes = MaxAppendBytes,
         MaxInflightMessages = MaxInflightMessages,
+        MaxPromotionLagEntries = MaxPromotionLagEntries,
     };
 
     public StateMachineOptions ToStateMachineOptions() => new() { LogMemorySizeBytes = StateMachineMemoryBytes };
@@ -167,6 +182,8 @@ public sealed record NodeOptions
         if (!EnableTestFaults && (TestFaultServeReadsLocally || TestFaultAcknowledgeBeforeCommit))
             errors.Add("RaftKv:TestFaultServeReadsLocally and RaftKv:TestFaultAcknowledgeBeforeCommit need RaftKv:EnableTestFaults=true.");
         if (ShutdownTimeoutMs < 0) errors.Add("RaftKv:ShutdownTimeoutMs must not be negative.");
+        if (MaxPromotionLagEntries < 0) errors.Add("RaftKv:MaxPromotionLagEntries must not be negative.");
+        if (Join is not null && !Uri.TryCreate(Join, UriKind.Absolute, out _)) errors.Add($"RaftKv:Join '{Join}' is not an absolute URI (the client address of an existing member).");
         if (CheckpointEveryEntries < 1) errors.Add("RaftKv:CheckpointEveryEntries must be positive.");
         return errors;
     }

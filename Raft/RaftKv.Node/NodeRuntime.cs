@@ -57,7 +57,9 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         if (_driver is not null) throw new InvalidOperationException("the node is already running");
         string dataDirectory = Path.GetFullPath(_options.DataDirectory);
         Directory.CreateDirectory(dataDirectory);
-        var configuration = new ClusterConfiguration(_options.Members.Select(m => m.Id));
+        // A joining node starts as nobody's member: it neither campaigns nor votes until the leader's log (or
+        // snapshot) tells it the configuration that includes it.
+        var configuration = _options.Join is null ? new ClusterConfiguration(_options.Members.Select(m => m.Id)) : new ClusterConfiguration([]);
         _storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(dataDirectory, "raft"),
             new WalOptions { SegmentSizeBytes = _options.WalSegmentSizeBytes }, configuration, _walMetrics);
         _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"), _options.ToStateMachineOptions());
@@ -103,9 +105,21 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public string? ClientAddressOf(ulong nodeId) => Running.ClientAddressOf(nodeId);
 
+    public ClusterMembership Membership => Running.Membership;
+
+    public Task<ClusterMembership> AddLearnerAsync(NodeMember member, CancellationToken cancellationToken) => Running.AddLearnerAsync(member, cancellationToken);
+
+    public Task<ClusterMembership> PromoteLearnerAsync(ulong nodeId, CancellationToken cancellationToken) => Running.PromoteLearnerAsync(nodeId, cancellationToken);
+
+    public Task<ClusterMembership> RemoveMemberAsync(ulong nodeId, CancellationToken cancellationToken) => Running.RemoveMemberAsync(nodeId, cancellationToken);
+
+    public Task<ClusterMembership> TransferLeadershipAsync(ulong target, CancellationToken cancellationToken) => Running.TransferLeadershipAsync(target, cancellationToken);
+
     private sealed class MeshTransport(PeerMesh mesh) : IRaftTransport
     {
         public void Send(Message message) => mesh.Send(message);
+
+        public void AddPeer(ulong id, string peerAddress) => mesh.AddPeer(id, peerAddress);
     }
 
     /// <summary>Forwards to the running driver, so the peer port can be open before the node starts.</summary>

@@ -40,6 +40,18 @@ public sealed partial class RaftDriver
         }
 
         public sealed record SnapshotWritten(SnapshotMetadata Metadata, SnapshotWriter Writer, Exception? Error) : Input;
+
+        public sealed record ChangeConfiguration(Func<RaftNode, ProposeResult> Change, TaskCompletionSource<ClusterConfiguration> Done) : Input
+        {
+            public override void Fail(Exception error) => Done.TrySetException(error);
+        }
+
+        public sealed record Transfer(ulong Target, TaskCompletionSource<ulong> Done) : Input
+        {
+            public override void Fail(Exception error) => Done.TrySetException(error);
+        }
+
+        public sealed record LearnAddresses(IReadOnlyList<NodeMember> Members) : Input;
     }
 
     private const string LeadershipLost = "leadership changed before the write committed; retry with the same sequence number";
@@ -54,6 +66,7 @@ public sealed partial class RaftDriver
                 while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
                 ProcessReady();
                 _status = _raft.Status;
+                MaybeFinishTransfers();
             }
             FailAllPending(new UnavailableException("the node is shutting down"));
             _stateMachine.CheckpointAsync().GetAwaiter().GetResult();
@@ -99,6 +112,15 @@ public sealed partial class RaftDriver
             case Input.SnapshotWritten written:
                 FinishSnapshot(written);
                 break;
+            case Input.ChangeConfiguration change:
+                HandleChangeConfiguration(change);
+                break;
+            case Input.Transfer transfer:
+                HandleTransfer(transfer);
+                break;
+            case Input.LearnAddresses learn:
+                RefreshAddresses(learn.Members);
+                break;
         }
     }
 
@@ -109,18 +131,17 @@ public sealed partial class RaftDriver
         {
             case ProposeOutcome.Accepted:
                 _metrics.Proposed("accepted");
-                if (_proposals.Remove(result.Index, out var replaced))
-                {
-                    // Leadership was lost and regained within one drain: the older proposal at this index is gone.
-                    replaced.Reply.TrySetException(new UnavailableException(LeadershipLost));
-                }
                 if (_options.TestFaultAcknowledgeBeforeCommit && IsPut(propose.Command))
                 {
                     // Test fault (validated to need EnableTestFaults): acknowledge before the entry commits.
                     propose.Reply.TrySetResult(new KvReply { Status = KvStatus.Ok, Version = new KeyVersion(result.Index, result.Index) }.Encode());
                     break;
                 }
-                _proposals[result.Index] = (result.Term, propose.Reply);
+                Track(result, propose.Reply);
+                break;
+            case ProposeOutcome.TransferringLeadership:
+                _metrics.Proposed("transferring_leadership");
+                propose.Reply.TrySetException(TransferInProgress(result.LeaderHint));
                 break;
             case ProposeOutcome.NotLeader:
                 _metrics.Proposed("not_leader");
@@ -131,6 +152,17 @@ public sealed partial class RaftDriver
                 propose.Reply.TrySetException(new UnavailableException($"proposal dropped: {result.Reason}; retry", mayHaveBeenApplied: false));
                 break;
         }
+    }
+
+    /// <summary>Waits for an accepted entry: its reply when it applies, an error when it is lost.</summary>
+    private void Track(ProposeResult result, TaskCompletionSource<ReadOnlyMemory<byte>> reply)
+    {
+        if (_proposals.Remove(result.Index, out var replaced))
+        {
+            // Leadership was lost and regained within one drain: the older proposal at this index is gone.
+            replaced.Reply.TrySetException(new UnavailableException(LeadershipLost));
+        }
+        _proposals[result.Index] = (result.Term, reply);
     }
 
     private static bool IsPut(ReadOnlyMemory<byte> command) =>
@@ -189,7 +221,6 @@ public sealed partial class RaftDriver
                 NodeLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
                 // A campaign raises the term; a Ready may already show its outcome (a single voter wins at once).
                 if (soft.Term > _knownTerm && soft.Role is RaftRole.Candidate or RaftRole.Leader) _metrics.CampaignStarted();
-                if (soft.Role != RaftRole.Leader) FailProposals(LeadershipLost, soft.Leader);
                 if (soft.Leader != _knownLeader || soft.Term != _knownTerm) FailReadsAwaitingConfirmation(soft.Leader);
                 (_knownLeader, _knownTerm) = (soft.Leader, soft.Term);
             }
@@ -202,6 +233,7 @@ public sealed partial class RaftDriver
                 _stateMachine.Restore(snapshot.Index, new MemoryStream(data));
                 _metrics.SnapshotInstalled(_time.GetElapsedTime(installStart), data.Length);
                 NodeLog.SnapshotInstalled(_logger, _options.NodeId, snapshot.Index, snapshot.Term);
+                RefreshAddresses();
             }
             // One fsync for the whole batch. A hard state whose only change is the commit index is not worth an fsync
             // of its own: the commit index is a recovery hint (Raft needs only term and vote durable), so it rides
@@ -223,6 +255,16 @@ public sealed partial class RaftDriver
                 _metrics.AppliedBatch(_time.GetElapsedTime(applyStart));
                 _metrics.Applied(ready.CommittedEntries.Count);
             }
+            // After applying, so a proposal that committed in this Ready gets its real reply rather than a retry.
+            if (ready.LeadershipLoss is { } loss)
+            {
+                FailProposalsLostWith(loss, ready.SoftState is { Leader: not 0 } now ? now.Leader : loss.LeaderHint);
+            }
+            else if (ready.SoftState is { Role: not RaftRole.Leader } notLeading && _proposals.Count > 0)
+            {
+                // Not leading, yet proposals wait (the loss was reported earlier): those above the commit index may never commit.
+                FailProposalsLostWith(new LeadershipLoss(ulong.MaxValue, _raft.Status.CommitIndex, notLeading.Leader), notLeading.Leader);
+            }
             foreach (ReadState state in ready.ReadStates) OnReadState(state);
             _raft.Advance(ready);
             ReleaseReads();
@@ -241,6 +283,7 @@ public sealed partial class RaftDriver
     {
         ReadOnlyMemory<byte> reply = _stateMachine.Apply(entry).ToArray();
         _appliedSinceCheckpoint++;
+        if (entry.Type == EntryType.Configuration) RefreshAddresses();
         if (_proposals.Remove(entry.Index, out var pending))
         {
             if (pending.Term == entry.Term) pending.Reply.TrySetResult(reply);
@@ -300,6 +343,26 @@ public sealed partial class RaftDriver
     }
 
     /// <summary>
+    /// Fail fast on leadership loss (<see cref="Ready.LeadershipLoss"/>): every proposal accepted in the lost term or
+    /// earlier above the commit index then may or may not commit under the next leader, so its caller is told at once
+    /// (retryable, with the same sequence number) and pointed at the new leader, instead of waiting for a timeout.
+    /// Proposals at or below the commit index are committed and get their reply when applied.
+    /// </summary>
+    private void FailProposalsLostWith(LeadershipLoss loss, ulong leaderHint)
+    {
+        if (_proposals.Count == 0) return;
+        string reason = leaderHint == 0
+            ? "leadership was lost before the write committed and no leader is known yet; retry with the same sequence number"
+            : $"leadership was lost before the write committed; node {leaderHint} leads now (or is about to); retry there with the same sequence number";
+        foreach ((ulong index, (ulong term, TaskCompletionSource<ReadOnlyMemory<byte>> reply)) in _proposals.ToArray())
+        {
+            if (term > loss.Term || index <= loss.Commit) continue;
+            reply.TrySetException(new UnavailableException(reason, leaderHint: leaderHint));
+            _proposals.Remove(index);
+        }
+    }
+
+    /// <summary>
     /// A leadership change means reads still waiting for a quorum's confirmation (or, on a follower, for the old
     /// leader's answer) may never get one: fail them at once, naming the new leader if known, rather than letting them
     /// wait out <see cref="NodeOptions.ReadIndexTimeoutMs"/>. Reads that already hold a confirmed read index stay: they
@@ -318,6 +381,8 @@ public sealed partial class RaftDriver
     private void FailAllPending(Exception error)
     {
         FailProposals(error.Message);
+        foreach ((_, TaskCompletionSource<ulong> done) in _transferWaiters) done.TrySetException(error);
+        _transferWaiters.Clear();
         foreach (var read in _reads.Values) read.Done.TrySetException(error);
         _reads.Clear();
         while (_readsWaitingForApply.TryDequeue(out var read, out _)) read.Done.TrySetException(error);

@@ -12,6 +12,14 @@ namespace RaftKv.Node;
 public interface IRaftTransport
 {
     void Send(Message message);
+
+    /// <summary>
+    /// A member joined (or moved): deliver its messages to <paramref name="peerAddress"/> from now on. Called on the
+    /// driver thread. Transports with a fixed peer set (tests, the simulator) may ignore it.
+    /// </summary>
+    void AddPeer(ulong id, string peerAddress)
+    {
+    }
 }
 
 /// <summary>
@@ -36,7 +44,6 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ReadOnlyMemory<byte>> Reply)> _proposals = [];
     private readonly Dictionary<ulong, (TaskCompletionSource Done, long StartTimestamp)> _reads = [];
     private readonly PriorityQueue<(TaskCompletionSource Done, long StartTimestamp), ulong> _readsWaitingForApply = new();
-    private readonly Dictionary<ulong, string> _clientAddresses;
     private IRaftTransport? _transport;
     private SnapshotReceiver? _snapshotReceiver;
     private ITimer? _ticker;
@@ -60,7 +67,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         _stateMachine = stateMachine;
         _logger = logger;
         _onFatal = onFatal;
-        _clientAddresses = options.Members.ToDictionary(m => m.Id, m => m.ClientAddress);
+        _addresses = options.Members.ToDictionary(m => m.Id);
 
         PersistentState state = storage.ReadPersistentState();
         SnapshotMetadata snapshot = state.Snapshot!;
@@ -91,8 +98,6 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     public FasterKvStateMachine StateMachine => _stateMachine;
 
-    public string? ClientAddressOf(ulong nodeId) => _clientAddresses.GetValueOrDefault(nodeId);
-
     /// <summary>Test-only fault: drop every peer message in and out, as a network partition would.</summary>
     public bool Isolated
     {
@@ -103,6 +108,8 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     public void Start(IRaftTransport transport)
     {
         _transport = transport;
+        RefreshAddresses();
+        _status = _raft.Status;
         _thread.Start();
         TimeSpan tick = TimeSpan.FromMilliseconds(_options.TickIntervalMs);
         _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(Input.Tick), null, tick, tick);

@@ -73,6 +73,12 @@ public sealed partial class RaftNode
         return ProposeEntry(EntryType.Configuration, next.Encode());
     }
 
+    /// <summary>
+    /// Leader only: whether an entry of the current term has committed, without which no configuration change is
+    /// accepted (Ongaro's 2015 correction). A driver uses it to tell a short wait from a refusal.
+    /// </summary>
+    public bool HasCommittedInCurrentTerm => Role == RaftRole.Leader && _committedInCurrentTerm;
+
     /// <summary>Whether the latest configuration in the log is not committed yet (thesis 4.1: at most one may be).</summary>
     public bool HasUncommittedConfiguration => _configurationHistory[^1].Index > _log.Committed;
 

@@ -42,6 +42,34 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Member_commands_print_the_new_configuration_and_refusals_and_bad_ids_get_their_exit_codes()
+    {
+        var added = await RunAsync("member", "add", "4", "http://10.0.0.4:7204", "http://10.0.0.4:7104");
+        Assert.Equal(0, added.Exit);
+        string[] lines = added.Output.Trim().Split('\n').Select(l => l.TrimEnd()).ToArray();
+        Assert.Equal("leader=1 term=1", lines[0]);
+        Assert.StartsWith("ID", lines[1], StringComparison.Ordinal);
+        Assert.Matches(@"^1\s+voter\s+\*", lines[2]);
+        Assert.Matches(@"^4\s+learner\s+http://10\.0\.0\.4:7204\s+http://10\.0\.0\.4:7104$", lines[3]);
+
+        Assert.Equal(0, (await RunAsync("member", "promote", "4")).Exit);
+        Assert.Equal(0, (await RunAsync("leader", "transfer", "4")).Exit);
+        Assert.Equal(0, (await RunAsync("member", "remove", "4")).Exit);
+        Assert.Contains("4", (await RunAsync("member", "list")).Output, StringComparison.Ordinal);
+        Assert.Equal(["add 4", "promote 4", "transfer 4", "remove 4"], _node.AdminCalls);
+
+        Assert.Equal(2, (await RunAsync("member", "promote", "four")).Exit);
+        Assert.Equal(2, (await RunAsync("member", "add", "5")).Exit);
+        Assert.Equal(2, (await RunAsync("member")).Exit);
+        Assert.Equal(2, (await RunAsync("leader", "elect", "2")).Exit);
+        _node.AdminFault = new RaftKv.Node.MembershipChangeRefusedException("node 9 is not a member");
+        var refused = await RunAsync("member", "remove", "9");
+        Assert.Equal(5, refused.Exit);
+        Assert.Contains("not a member", refused.Error, StringComparison.Ordinal);
+        Assert.Equal(4, _node.AdminCalls.Count); // nothing else reached the node
+    }
+
+    [Fact]
     public async Task Cas_exit_codes()
     {
         Assert.Equal(0, (await RunAsync("cas", "c", "v1", "--expect-absent")).Exit);

@@ -8,6 +8,7 @@ using RaftKv.Storage.Wal;
 namespace RaftKv.Node.Tests;
 
 /// <summary>The node runtime on its own, as a one-member cluster on a real disk: no hosting, no peers.</summary>
+[Collection(NodeMetersCollection.Name)]
 public sealed class SingleNodeRuntimeTests : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "raftkv-node-tests", Guid.NewGuid().ToString("N"));

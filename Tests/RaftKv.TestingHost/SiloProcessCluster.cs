@@ -29,6 +29,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     private readonly IReadOnlyList<string> _extraArguments;
     private readonly Func<ulong, IEnumerable<string>> _nodeArguments;
+    private readonly (int First, int Last)? _portRange;
 
     /// <param name="nodes">How many silos.</param>
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
@@ -39,8 +40,9 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
         _nodeArguments = nodeArguments ?? (_ => []);
+        _portRange = portRange;
         int[] ports = LoopbackPorts.Free(5 * nodes, portRange);
-        Members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
+        _members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
             ClientAddress = $"http://127.0.0.1:{ports[i]}",
@@ -54,10 +56,37 @@ public sealed class SiloProcessCluster : IAsyncDisposable
             GatewayPort = ports[3 * nodes + (int)m.Id - 1],
             PrimarySiloEndpoint = $"127.0.0.1:{ports[2 * nodes]}",
         });
+        _initialMembers = [.. _members];
         foreach (NodeMember member in Members) Start(member.Id);
     }
 
-    public IReadOnlyList<NodeMember> Members { get; }
+    private readonly List<NodeMember> _members;
+    private readonly IReadOnlyList<NodeMember> _initialMembers;
+    private readonly Dictionary<ulong, string> _joinThrough = [];
+
+    /// <summary>Every node this cluster started: the initial members, then nodes added with <see cref="StartJoiningNode"/>.</summary>
+    public IReadOnlyList<NodeMember> Members => _members;
+
+    /// <summary>
+    /// Starts a new silo (the next node id, fresh ports and data directory) with <c>RaftKv:Join</c> naming node
+    /// <paramref name="joinThrough"/>'s client address: it asks the cluster to add it as a learner and catches up.
+    /// </summary>
+    public NodeMember StartJoiningNode(ulong joinThrough = 1)
+    {
+        int[] ports = LoopbackPorts.Free(5, _portRange);
+        var member = new NodeMember
+        {
+            Id = _members.Max(m => m.Id) + 1,
+            ClientAddress = $"http://127.0.0.1:{ports[0]}",
+            PeerAddress = $"http://127.0.0.1:{ports[1]}",
+            HttpAddress = $"http://127.0.0.1:{ports[4]}",
+        };
+        _orleans[member.Id] = _orleans[_initialMembers[0].Id] with { SiloPort = ports[2], GatewayPort = ports[3] };
+        _members.Add(member);
+        _joinThrough[member.Id] = ClientAddress(joinThrough);
+        Start(member.Id);
+        return member;
+    }
 
     private readonly Dictionary<ulong, OrleansSiloOptions> _orleans;
 
@@ -116,7 +145,10 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         NodeMember self = Members.Single(m => m.Id == id);
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
-        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
+        bool joining = _joinThrough.TryGetValue(id, out string? joinThrough);
+        IReadOnlyList<NodeMember> members = joining ? [self] : _initialMembers;
+        foreach (string arg in LocalCluster.SiloArguments(self, members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
+        if (joining) start.ArgumentList.Add($"--RaftKv:Join={joinThrough}");
         start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
         foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);
@@ -182,19 +214,20 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until a leader is known to every live node, and returns it.</summary>
-    public async Task<ulong> WaitForLeaderAsync(TimeSpan timeout, ulong? not = null)
+    /// <summary>Waits until a leader is known to every live node (or every live node of <paramref name="among"/>), and returns it.</summary>
+    public async Task<ulong> WaitForLeaderAsync(TimeSpan timeout, ulong? not = null, IReadOnlyCollection<ulong>? among = null)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {
             var statuses = new List<StatusResponse>();
-            foreach (ulong id in _processes.Where(p => p.Value is not null).Select(p => p.Key))
+            ulong[] live = [.. _processes.Where(p => p.Value is not null && (among is null || among.Contains(p.Key))).Select(p => p.Key)];
+            foreach (ulong id in live)
             {
                 if (await TryStatusAsync(id) is { } status) statuses.Add(status);
             }
             ulong leader = statuses.FirstOrDefault(s => s.Role == Role.Leader)?.NodeId ?? 0;
-            if (leader != 0 && leader != not && statuses.Count == _processes.Count(p => p.Value is not null) && statuses.All(s => s.LeaderId == leader))
+            if (leader != 0 && leader != not && statuses.Count == live.Length && statuses.All(s => s.LeaderId == leader))
             {
                 return leader;
             }

@@ -70,6 +70,7 @@ public sealed class FakeRaftKvNode : IRaftKvNode, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         ulong leader = LeaderId;
         if (leader != NodeId) throw new NotLeaderException(leader);
+        if (ProposeFault is { } proposeFault) throw proposeFault;
         ReadOnlyMemory<byte> reply;
         lock (_applyLock)
         {
@@ -100,6 +101,40 @@ public sealed class FakeRaftKvNode : IRaftKvNode, IDisposable
     }
 
     public string? ClientAddressOf(ulong nodeId) => Addresses.TryGetValue(nodeId, out string? address) ? address : null;
+
+    /// <summary>When set, proposals throw it (after the leader check) instead of applying.</summary>
+    public Exception? ProposeFault { get; set; }
+
+    /// <summary>When set, membership calls on the leader throw it instead of changing anything.</summary>
+    public Exception? AdminFault { get; set; }
+
+    /// <summary>Learners added through the admin calls (voters are <see cref="Members"/>).</summary>
+    public ConcurrentDictionary<ulong, NodeMember> Learners { get; } = new();
+
+    /// <summary>Every admin call that reached this node as leader: "add 4", "promote 4", "remove 2", "transfer 3".</summary>
+    public ConcurrentQueue<string> AdminCalls { get; } = new();
+
+    public ClusterMembership Membership => new(NodeId, LeaderId, 1, false,
+        [.. Members.Select(id => new RaftMember(id, true, "", ClientAddressOf(id) ?? "")),
+         .. Learners.Values.OrderBy(m => m.Id).Select(m => new RaftMember(m.Id, false, m.PeerAddress, m.ClientAddress))]);
+
+    public Task<ClusterMembership> AddLearnerAsync(NodeMember member, CancellationToken cancellationToken) => Admin($"add {member.Id}", () => Learners[member.Id] = member);
+
+    public Task<ClusterMembership> PromoteLearnerAsync(ulong nodeId, CancellationToken cancellationToken) => Admin($"promote {nodeId}", () => { });
+
+    public Task<ClusterMembership> RemoveMemberAsync(ulong nodeId, CancellationToken cancellationToken) => Admin($"remove {nodeId}", () => Learners.TryRemove(nodeId, out _));
+
+    public Task<ClusterMembership> TransferLeadershipAsync(ulong target, CancellationToken cancellationToken) => Admin($"transfer {target}", () => { });
+
+    private Task<ClusterMembership> Admin(string call, Action change)
+    {
+        ulong leader = LeaderId;
+        if (leader != NodeId) throw new NotLeaderException(leader);
+        if (AdminFault is { } fault) throw fault;
+        AdminCalls.Enqueue(call);
+        change();
+        return Task.FromResult(Membership);
+    }
 
     public void Dispose()
     {
