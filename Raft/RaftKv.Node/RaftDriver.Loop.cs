@@ -320,9 +320,8 @@ public sealed partial class RaftDriver
         long start = _time.GetTimestamp();
         // The cut is taken now; FASTER flushes in the background.
         _ = _stateMachine.CheckpointAsync().ContinueWith(
-            (checkpoint, state) => ((RaftDriver)state!)._metrics.CheckpointFinished(
-                _time.GetElapsedTime(start), checkpoint.IsCompletedSuccessfully && checkpoint.Result.Succeeded),
-            this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            checkpoint => _metrics.CheckpointFinished(_time.GetElapsedTime(start), checkpoint.IsCompletedSuccessfully && checkpoint.Result.Succeeded),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>
