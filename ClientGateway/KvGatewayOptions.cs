@@ -18,6 +18,12 @@ public sealed record KvGatewayOptions
     /// <summary>Largest scan limit honoured; larger requests are capped.</summary>
     public int MaxScanLimit { get; init; } = 10_000;
 
+    /// <summary>
+    /// Makes the HTTP handler of a channel to another node's gateway (forwarded requests): with TLS on, one that
+    /// presents this node's certificate and trusts only the cluster CA. Null: the default handler.
+    /// </summary>
+    public Func<HttpMessageHandler>? ForwardingHttpHandlerFactory { get; init; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

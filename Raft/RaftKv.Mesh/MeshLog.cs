@@ -31,4 +31,7 @@ internal static partial class MeshLog
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Snapshot transfer to peer {Peer} failed")]
     public static partial void SnapshotFailed(ILogger logger, ulong peer, Exception exception);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "Refused a message from peer connection {Peer}: authenticated as node {Authenticated}, the message claims node {Claimed}")]
+    public static partial void ImpersonatingPeer(ILogger logger, string peer, ulong authenticated, ulong claimed);
 }

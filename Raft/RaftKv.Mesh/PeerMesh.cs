@@ -52,7 +52,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
             {
                 continue;
             }
-            _peers.Add(id, new Peer(this, id, CreateChannel(address, options)));
+            _peers.Add(id, new Peer(this, id, CreateChannel(id, address, options)));
         }
         foreach (Peer peer in _peers.Values)
         {
@@ -116,7 +116,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
     /// One HTTP/2 connection pool per peer (h2c for "http://" addresses). Idle connections are kept: the Send stream
     /// is long-lived, and reconnecting after a quiet spell would only add latency to the next heartbeat.
     /// </summary>
-    private static GrpcChannel CreateChannel(string address, MeshOptions options)
+    private static GrpcChannel CreateChannel(ulong peerId, string address, MeshOptions options)
     {
         var handler = new SocketsHttpHandler
         {
@@ -128,6 +128,10 @@ public sealed partial class PeerMesh : IAsyncDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(5),
         };
+        if (options.PeerTls is not null && address.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            handler.SslOptions = options.PeerTls(peerId);
+        }
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
             HttpHandler = handler,
