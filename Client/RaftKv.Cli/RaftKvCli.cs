@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using RaftKv.Client;
+using RaftKv.Client.Security;
 using Grpc.Core;
 
 namespace RaftKv.Cli;
@@ -16,6 +17,7 @@ public static class RaftKvCli
     public const int ExitOtherError = 5;
 
     public const string EndpointsVariable = "RAFTKV_ENDPOINTS";
+    public const string TokenVariable = "RAFTKV_TOKEN";
     public const string DefaultEndpoints = "http://127.0.0.1:7101,http://127.0.0.1:7102,http://127.0.0.1:7103";
 
     public const string Help = """
@@ -34,10 +36,17 @@ public static class RaftKvCli
           scan PREFIX [--limit N]             list up to N keys (default 100) starting with PREFIX, one "key<TAB>value" per line
                                               (a bounded full scan of the store: meant for tools, not hot paths)
           status [--all]                      status of one node, or a table of every member
+          certs create --out DIR [--nodes 3] [--hosts 127.0.0.1,localhost] [--clients admin] [--days 365]
+                                              write a development CA and node and client certificates (PEM)
+                                              into DIR (see docs/security.md; never overwrites)
 
         Options:
           --endpoints URLS    comma-separated gateway addresses
                               (default: $RAFTKV_ENDPOINTS, else http://127.0.0.1:7101,http://127.0.0.1:7102,http://127.0.0.1:7103)
+          --cacert FILE       trust only this CA (PEM) for https:// endpoints
+          --cert FILE --key FILE
+                              present this client certificate (mutual TLS)
+          --token TOKEN       send "authorization: Bearer TOKEN" (default: $RAFTKV_TOKEN); needs https://
           -h, --help          show this help
 
         Exit codes:
@@ -66,13 +75,26 @@ public static class RaftKvCli
             return ExitOk;
         }
 
+        if (command.Name == "certs") return await CreateCertificatesAsync(command, output, error).ConfigureAwait(false);
+
         string endpoints = command.Endpoints ?? (string.IsNullOrWhiteSpace(endpointsFromEnvironment) ? DefaultEndpoints : endpointsFromEnvironment);
         var options = new RaftKvClientOptions
         {
             Endpoints = endpoints.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             MaxAttempts = 4,
             AttemptTimeoutMs = 3_000,
+            BearerToken = command.Token ?? NonEmpty(Environment.GetEnvironmentVariable(TokenVariable)),
         };
+        try
+        {
+            if (command.CaFile is not null) options.TrustedCertificateAuthorities = RaftKvCertificates.LoadAuthorities(command.CaFile);
+            if (command.CertificateFile is not null) options.ClientCertificate = RaftKvCertificates.LoadCertificate(command.CertificateFile, command.KeyFile!);
+        }
+        catch (InvalidDataException e)
+        {
+            await error.WriteLineAsync($"raftkv: {e.Message}").ConfigureAwait(false);
+            return ExitUsage;
+        }
         var optionErrors = options.Validate();
         if (optionErrors.Count > 0)
         {
@@ -103,6 +125,25 @@ public static class RaftKvCli
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await error.WriteLineAsync("raftkv: cancelled").ConfigureAwait(false);
+            return ExitOtherError;
+        }
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static async Task<int> CreateCertificatesAsync(CommandLine command, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            IReadOnlyList<string> files = DevelopmentCertificates.CreateDirectory(command.OutputDirectory!, command.Nodes, command.Hosts, command.Clients,
+                TimeSpan.FromDays(command.Days));
+            foreach (string file in files) await output.WriteLineAsync(file).ConfigureAwait(false);
+            await output.WriteLineAsync($"development CA and certificates for nodes 1..{command.Nodes} (hosts {string.Join(", ", command.Hosts)}) and clients {string.Join(", ", command.Clients)}; see docs/security.md").ConfigureAwait(false);
+            return ExitOk;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            await error.WriteLineAsync($"raftkv: {e.Message}").ConfigureAwait(false);
             return ExitOtherError;
         }
     }
