@@ -94,6 +94,7 @@ public static class SiloHost
         }
         EndPeerStreamsWhenStopping(app, options);
         SiloSecurity.UseClientPortChecks(app, new Uri(options.Self.ClientAddress).Port, security, certificates, limits);
+        SiloSecurity.UsePeerPortChecks(app, new Uri(options.Self.PeerAddress).Port, limits);
         MapNodeEndpoints(app, options);
         return app;
     }

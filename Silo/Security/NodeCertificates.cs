@@ -52,6 +52,9 @@ public sealed class NodeCertificates : IDisposable
     /// <summary>The cluster CA certificates.</summary>
     public X509Certificate2Collection Authorities => Volatile.Read(ref _material).Authorities;
 
+    /// <summary>Where TLS events are logged once <see cref="StartWatching"/> ran (before any connection is served).</summary>
+    internal ILogger Logger => _logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     /// <summary>How many times the material was reloaded since start.</summary>
     public int Reloads { get; private set; }
 

@@ -150,7 +150,17 @@ public static class SiloSecurity
             tls.LocalClientCertificateSelector = (_, _, _, _, _) => certificates.Certificate;
             tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
             tls.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
-            tls.RemoteCertificateValidation = (certificate, _, _) => certificate is not null && certificates.IsTrusted(certificate, out _);
+            tls.RemoteCertificateValidation = (certificate, _, _) =>
+            {
+                if (certificate is null)
+                {
+                    SecurityLog.OrleansRefused(certificates.Logger, "no certificate");
+                    return false;
+                }
+                if (certificates.IsTrusted(certificate, out string reason)) return true;
+                SecurityLog.OrleansRefused(certificates.Logger, $"{certificate.Subject}: {reason}");
+                return false;
+            };
         });
     }
 
@@ -173,7 +183,6 @@ public static class SiloSecurity
         ArgumentNullException.ThrowIfNull(security);
         ArgumentNullException.ThrowIfNull(limits);
         bool authenticate = security.ClientAuthenticationRequired && certificates is not null;
-        if (!authenticate && limits.MaxRequestDeadlineMs == 0) return;
         ILogger logger = Logger(app.ApplicationServices);
         app.Use(async (context, next) =>
         {
@@ -186,26 +195,74 @@ public static class SiloSecurity
             {
                 SecurityLog.Unauthenticated(logger, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", reason);
                 context.Response.Headers.WWWAuthenticate = "Bearer";
-                await WriteGrpcErrorAsync(context, StatusCode.Unauthenticated, $"{reason}: present a client certificate signed by the cluster CA or 'authorization: Bearer <token>'").ConfigureAwait(false);
+                SetGrpcError(context, StatusCode.Unauthenticated, $"{reason}: present a client certificate signed by the cluster CA or 'authorization: Bearer <token>'");
+                await DrainUnreadRequestAsync(context, limits.ClientMaxReceiveMessageBytes).ConfigureAwait(false);
                 return;
             }
-            if (limits.MaxRequestDeadlineMs > 0 && !await ApplyDeadlineLimitAsync(context, limits.MaxRequestDeadlineMs, logger).ConfigureAwait(false))
+            if (limits.MaxRequestDeadlineMs > 0 && !ApplyDeadlineLimit(context, limits.MaxRequestDeadlineMs, logger))
             {
+                await DrainUnreadRequestAsync(context, limits.ClientMaxReceiveMessageBytes).ConfigureAwait(false);
                 return;
             }
             await next(context).ConfigureAwait(false);
+            await DrainUnreadRequestAsync(context, limits.ClientMaxReceiveMessageBytes).ConfigureAwait(false);
         });
     }
 
-    /// <summary>Writes a trailers-only gRPC response (HTTP 200, grpc-status in the headers) and nothing else.</summary>
-    public static Task WriteGrpcErrorAsync(HttpContext context, StatusCode status, string message)
+    /// <summary>
+    /// The peer port's message size limit stays a clear RESOURCE_EXHAUSTED for the sender too (see
+    /// <see cref="DrainUnreadRequestAsync"/>).
+    /// </summary>
+    public static void UsePeerPortChecks(IApplicationBuilder app, int peerPort, LimitsOptions limits)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(limits);
+        app.Use(async (context, next) =>
+        {
+            await next(context).ConfigureAwait(false);
+            if (context.Connection.LocalPort == peerPort) await DrainUnreadRequestAsync(context, limits.PeerMaxReceiveMessageBytes).ConfigureAwait(false);
+        });
+    }
+
+    /// <summary>
+    /// When a call fails before its request was read to the end (a message over the size limit is refused from its
+    /// 5-byte header), Kestrel would reset the stream right after the response, and a client still sending sees the
+    /// reset (CANCELLED) instead of the RESOURCE_EXHAUSTED it was sent. Reading the rest first (bounded: at most twice
+    /// the limit, for at most 5 s) lets the status arrive; beyond the bound, the reset happens as before.
+    /// </summary>
+    private static async Task DrainUnreadRequestAsync(HttpContext context, int limitBytes)
+    {
+        if (context.RequestAborted.IsCancellationRequested) return;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            long budget = 2L * limitBytes;
+            int read;
+            while (budget > 0 && (read = await context.Request.Body.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
+            {
+                budget -= read;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException or Microsoft.AspNetCore.Http.BadHttpRequestException)
+        {
+            // The client went away, or the body cannot be read any more: nothing to wait for.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Makes the response a trailers-only gRPC error (HTTP 200, grpc-status in the headers, no body); sent when the pipeline ends.</summary>
+    public static void SetGrpcError(HttpContext context, StatusCode status, string message)
     {
         ArgumentNullException.ThrowIfNull(context);
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = "application/grpc";
         context.Response.Headers["grpc-status"] = ((int)status).ToString(CultureInfo.InvariantCulture);
         context.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
-        return context.Response.CompleteAsync();
     }
 
     private static bool IsAuthenticated(HttpContext context, NodeCertificates certificates, out string reason)
@@ -239,9 +296,9 @@ public static class SiloSecurity
 
     /// <summary>
     /// Enforces the deadline limit on the request's grpc-timeout header before Grpc.AspNetCore reads it. Returns false
-    /// (having written the error) when the call asks for too long.
+    /// (having set the error) when the call asks for too long.
     /// </summary>
-    private static async Task<bool> ApplyDeadlineLimitAsync(HttpContext context, int maxMs, ILogger logger)
+    private static bool ApplyDeadlineLimit(HttpContext context, int maxMs, ILogger logger)
     {
         string timeout = context.Request.Headers["grpc-timeout"].ToString();
         if (timeout.Length == 0)
@@ -252,14 +309,14 @@ public static class SiloSecurity
         long? requestedMs = ParseGrpcTimeoutMs(timeout);
         if (requestedMs is null)
         {
-            await WriteGrpcErrorAsync(context, StatusCode.InvalidArgument, $"malformed grpc-timeout header '{timeout}'").ConfigureAwait(false);
+            SetGrpcError(context, StatusCode.InvalidArgument, $"malformed grpc-timeout header '{timeout}'");
             return false;
         }
         if (requestedMs > maxMs)
         {
             SecurityLog.DeadlineTooLong(logger, context.Request.Path, requestedMs.Value, maxMs);
-            await WriteGrpcErrorAsync(context, StatusCode.InvalidArgument,
-                $"the call's deadline ({requestedMs} ms) exceeds this server's maximum, RaftKv:Limits:MaxRequestDeadlineMs={maxMs}; use a shorter deadline").ConfigureAwait(false);
+            SetGrpcError(context, StatusCode.InvalidArgument,
+                $"the call's deadline ({requestedMs} ms) exceeds this server's maximum, RaftKv:Limits:MaxRequestDeadlineMs={maxMs}; use a shorter deadline");
             return false;
         }
         return true;
