@@ -63,7 +63,7 @@ public static class LocalCluster
         {
             Console.WriteLine($"  try: dotnet run --project Client/RaftKv.Cli -- --endpoints {endpoints} status --all");
         }
-        Console.WriteLine($"  or:  dotnet run --project samples/RaftKv.Samples.OrleansClient -- {gateways}");
+        Console.WriteLine($"  or:  dotnet run --project samples/RaftKv.Samples.OrleansClient -- {gateways}{(tls ? $" --tls {certificates}" : "")}");
         Console.WriteLine("  Ctrl+C stops the cluster.");
 
         var processes = members.Select(m => Start(m, members, Path.Combine(dataDirectory, $"node{m.Id}"), orleans[m.Id],
