@@ -84,9 +84,9 @@ public sealed class NodeCertificates : IDisposable
                 if (_logger is not null) SecurityLog.Reloaded(_logger, next.Certificate.Subject, next.Certificate.Thumbprint, next.Certificate.NotAfter, next.Tokens.Count);
                 return true;
             }
-            catch (InvalidDataException e)
+            catch (Exception e) when (e is InvalidDataException or CryptographicException or IOException or UnauthorizedAccessException)
             {
-                // Keep serving with the previous material; try again when the files change again (maybe mid-write now).
+                // This runs on a timer, where an escaping exception would end the process. Keep serving with the previous material; try again when the files change again (maybe mid-write now).
                 _material = current with { Stamp = Stamp(_options) };
                 if (_logger is not null) SecurityLog.ReloadFailed(_logger, e.Message);
                 return false;
