@@ -21,6 +21,12 @@ public sealed record KvGatewayOptions
     /// <summary>A membership change or leadership transfer whose caller set no deadline gives up after this long.</summary>
     public int AdminTimeoutMs { get; init; } = 30_000;
 
+    /// <summary>
+    /// Makes the HTTP handler of a channel to another node's gateway (forwarded requests): with TLS on, one that
+    /// presents this node's certificate and trusts only the cluster CA. Null: the default handler.
+    /// </summary>
+    public Func<HttpMessageHandler>? ForwardingHttpHandlerFactory { get; init; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

@@ -346,7 +346,7 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             throw KvGatewayErrors.NotLeader(leaderHint, address);
         }
         KvGatewayLog.Forwarding(_logger, method, leaderHint, address);
-        LeaderGateway leader = _leaderChannels.GetOrAdd(address, static a => new Lazy<LeaderGateway>(() => new LeaderGateway(a))).Value;
+        LeaderGateway leader = _leaderChannels.GetOrAdd(address, static (a, factory) => new Lazy<LeaderGateway>(() => new LeaderGateway(a, factory)), _options.ForwardingHttpHandlerFactory).Value;
         // One hop only: the leader's gateway answers with a hint rather than forwarding again, so stale leader
         // views can never make a request loop between gateways.
         var options = new CallOptions(
@@ -372,9 +372,11 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     /// <summary>The channel to another node's gateway that forwarded requests take.</summary>
     private sealed class LeaderGateway
     {
-        public LeaderGateway(string address)
+        public LeaderGateway(string address, Func<HttpMessageHandler>? handlerFactory)
         {
-            Channel = GrpcChannel.ForAddress(address);
+            Channel = handlerFactory is null
+                ? GrpcChannel.ForAddress(address)
+                : GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handlerFactory(), DisposeHttpClient = true });
             Client = new KV.KVClient(Channel);
         }
 

@@ -14,7 +14,9 @@ using Orleans.Dashboard;
 using RaftKv.ClientGateway;
 using RaftKv.Grains;
 using RaftKv.Grains.Membership;
+using RaftKv.Mesh;
 using RaftKv.Node;
+using RaftKv.Silo.Security;
 
 namespace RaftKv.Silo;
 
@@ -76,21 +78,47 @@ public static class SiloHost
         IReadOnlyList<string> errors = options.Validate();
         OrleansSiloOptions orleansOptions = builder.Configuration.GetSection(OrleansSiloOptions.SectionName).Get<OrleansSiloOptions>() ?? new OrleansSiloOptions();
         errors = [.. errors, .. orleansOptions.Validate()];
+        SecurityOptions security = builder.Configuration.GetSection(SecurityOptions.SectionName).Get<SecurityOptions>() ?? new SecurityOptions();
+        LimitsOptions limits = builder.Configuration.GetSection(LimitsOptions.SectionName).Get<LimitsOptions>() ?? new LimitsOptions();
+        errors = [.. errors, .. security.Validate(options), .. limits.Validate()];
         if (errors.Count > 0) throw new OptionsException("invalid silo configuration:\n  " + string.Join("\n  ", errors));
+        NodeCertificates? certificates = LoadCertificates(security, options);
 
-        builder.WebHost.ConfigureKestrel(kestrel => ListenOnNodePorts(kestrel, options));
+        builder.WebHost.ConfigureKestrel(kestrel => ListenOnNodePorts(kestrel, options, certificates, security, limits));
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
-        AddRaftKvHosting(builder.Services, options);
-        builder.UseOrleans(silo => ConfigureOrleans(silo, builder.Configuration, orleansOptions));
+        AddRaftKvHosting(builder.Services, options, certificates, limits);
+        builder.UseOrleans(silo =>
+        {
+            ConfigureOrleans(silo, builder.Configuration, orleansOptions);
+            if (certificates is not null)
+            {
+                SiloSecurity.UseMembershipClientTls(silo, certificates);
+                if (security.OrleansTls) SiloSecurity.UseOrleansTls(silo, certificates);
+            }
+            if (limits.OrleansMaxMessageBodyBytes > 0)
+            {
+                silo.Configure<SiloMessagingOptions>(messaging => messaging.MaxMessageBodySize = limits.OrleansMaxMessageBodyBytes);
+            }
+        });
         // Peers never close their streams into this silo, so a graceful stop must not wait the host's default 30 s.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs));
 
         WebApplication app = builder.Build();
+        if (certificates is not null)
+        {
+            ILogger securityLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RaftKv.Silo.Security");
+            SecurityLog.TlsOn(securityLogger, certificates.Certificate.Subject, certificates.Certificate.Thumbprint, certificates.Certificate.NotAfter,
+                security.RequireClientCertificate ? "certificate required" : security.ClientAuthenticationRequired ? "certificate or token" : "off", security.OrleansTls);
+            certificates.StartWatching(securityLogger);
+            app.Lifetime.ApplicationStopped.Register(certificates.Dispose);
+        }
         EndPeerStreamsWhenStopping(app, options);
+        SiloSecurity.UseClientPortChecks(app, new Uri(options.Self.ClientAddress).Port, security, certificates, limits);
+        SiloSecurity.UsePeerPortChecks(app, new Uri(options.Self.PeerAddress).Port, limits);
         MapNodeEndpoints(app, options);
         if (orleansOptions.Dashboard && options.HttpListenUri is not null)
         {
@@ -99,29 +127,70 @@ public static class SiloHost
         return app;
     }
 
+    private static NodeCertificates? LoadCertificates(SecurityOptions security, NodeOptions options)
+    {
+        if (!security.TlsEnabled) return null;
+        try
+        {
+            return new NodeCertificates(security, options);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new OptionsException($"invalid silo configuration:\n  {SecurityOptions.SectionName}: {e.Message}");
+        }
+    }
+
     /// <summary>Kestrel's listeners for a node: the peer port (Raft mesh) and the client port (gateway). TestingHost silos call this too.</summary>
-    public static void ListenOnNodePorts(KestrelServerOptions kestrel, NodeOptions options)
+    public static void ListenOnNodePorts(KestrelServerOptions kestrel, NodeOptions options) =>
+        ListenOnNodePorts(kestrel, options, null, new SecurityOptions(), new LimitsOptions());
+
+    /// <summary>
+    /// Kestrel's listeners for a node, with TLS when <paramref name="certificates"/> is set (mutual TLS on the peer port,
+    /// see <see cref="SiloSecurity"/>), and the per-connection stream limit.
+    /// </summary>
+    public static void ListenOnNodePorts(KestrelServerOptions kestrel, NodeOptions options, NodeCertificates? certificates, SecurityOptions security, LimitsOptions limits)
     {
         ArgumentNullException.ThrowIfNull(kestrel);
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(security);
+        ArgumentNullException.ThrowIfNull(limits);
         Uri peerUri = options.PeerListenUri;
         Uri clientUri = options.ClientListenUri;
-        // h2c (HTTP/2 with prior knowledge), which gRPC clients speak to "http://" addresses.
-        kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
-        kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen => listen.Protocols = HttpProtocols.Http2);
-        // The monitoring port speaks HTTP/1.1: what curl, Prometheus and load balancers' health checks speak by
-        // default, which the h2c-only ports do not.
+        // Without TLS: h2c (HTTP/2 with prior knowledge), which gRPC clients speak to "http://" addresses.
+        kestrel.Listen(ListenAddress(peerUri), peerUri.Port, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http2;
+            if (certificates is not null) SiloSecurity.UsePeerTls(listen, certificates);
+        });
+        kestrel.Listen(ListenAddress(clientUri), clientUri.Port, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http2;
+            if (certificates is not null) SiloSecurity.UseClientTls(listen, certificates, security);
+        });
+        // The monitoring port speaks plain HTTP/1.1: what curl, Prometheus and load balancers' health checks speak by
+        // default, which the h2c-only ports do not. It carries no keys or values, only metrics, health and status.
         if (options.HttpListenUri is { } httpUri) kestrel.Listen(ListenAddress(httpUri), httpUri.Port, listen => listen.Protocols = HttpProtocols.Http1);
-        kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
+        kestrel.Limits.Http2.MaxStreamsPerConnection = limits.MaxConcurrentStreamsPerConnection;
     }
 
     /// <summary>The node's services in DI: node runtime and client gateway. TestingHost silos call this too.</summary>
-    public static void AddRaftKvHosting(IServiceCollection services, NodeOptions options)
+    public static void AddRaftKvHosting(IServiceCollection services, NodeOptions options) => AddRaftKvHosting(services, options, null, new LimitsOptions());
+
+    /// <summary>The node's services with TLS material (null: cleartext) and port limits (message sizes per port).</summary>
+    public static void AddRaftKvHosting(IServiceCollection services, NodeOptions options, NodeCertificates? certificates, LimitsOptions limits)
     {
+        ArgumentNullException.ThrowIfNull(limits);
         AddRaftKvNode(services, options);
-        services.AddGrpc();
+        services.AddSingleton(limits);
+        if (certificates is not null) services.AddSingleton(certificates);
+        services.AddGrpc()
+            .AddServiceOptions<KvGatewayService>(grpc => grpc.MaxReceiveMessageSize = limits.ClientMaxReceiveMessageBytes)
+            .AddServiceOptions<PeerService>(grpc => grpc.MaxReceiveMessageSize = limits.PeerMaxReceiveMessageBytes);
         SiloNode.AddPeerService(services);
-        services.AddRaftKvGateway();
+        services.AddRaftKvGateway(new KvGatewayOptions
+        {
+            ForwardingHttpHandlerFactory = certificates is null ? null : () => SiloSecurity.NodeToGatewayHandler(certificates),
+        });
         Monitoring.AddRaftKvMonitoring(services, options);
     }
 

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,11 +22,17 @@ namespace RaftKv.Silo;
 /// is up before Orleans asks anything of it (grain services, a membership table stored in Raft) and outlives the
 /// silo's shutdown, and Raft never waits for Orleans.
 /// </remarks>
-public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, IHostApplicationLifetime lifetime) : IHostedLifecycleService
+/// <param name="certificates">The node's TLS material when TLS is configured: the mesh then dials peers with mutual TLS.</param>
+/// <param name="limits">Port limits (the mesh sends messages up to the peer port's receive limit).</param>
+public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider, IHostApplicationLifetime lifetime,
+    Security.NodeCertificates? certificates = null, Security.LimitsOptions? limits = null) : IHostedLifecycleService
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<SiloNode>();
 
-    public NodeRuntime Runtime { get; } = new(options, loggerFactory, timeProvider, error => OnFatal(loggerFactory, options, lifetime, error));
+    public NodeRuntime Runtime { get; } = new(options, loggerFactory, timeProvider, error => OnFatal(loggerFactory, options, lifetime, error))
+    {
+        MeshOptions = Security.SiloSecurity.MeshOptions(certificates, limits ?? new Security.LimitsOptions(), loggerFactory.CreateLogger("RaftKv.Silo.Security")),
+    };
 
     public Task StartingAsync(CancellationToken cancellationToken)
     {
@@ -133,7 +140,11 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
         services.AddSingleton(sp =>
         {
             NodeRuntime node = sp.GetRequiredService<SiloNode>().Runtime;
-            return new PeerService(node.Options.NodeId, node.PeerHandler, sp.GetRequiredService<ILoggerFactory>().CreateLogger<PeerService>());
+            // With mutual TLS, a peer's messages must come from the node its certificate names.
+            Security.NodeCertificates? certificates = sp.GetService<Security.NodeCertificates>();
+            Func<ServerCallContext, ulong?>? authenticatedPeer = certificates is null ? null : context =>
+                context.GetHttpContext().Connection.ClientCertificate is { } certificate && certificates.IsMember(certificate, out ulong id, out _) ? id : null;
+            return new PeerService(node.Options.NodeId, node.PeerHandler, sp.GetRequiredService<ILoggerFactory>().CreateLogger<PeerService>(), authenticatedPeer);
         });
 
     private async Task WatchParentAsync(int parentProcessId)

@@ -12,7 +12,16 @@ namespace RaftKv.Cli;
 /// <summary>The command tree. Each command's action returns its exit code; errors from the cluster surface as exceptions that <see cref="RaftKvCli.RunAsync"/> maps to exit codes.</summary>
 internal static class CliCommands
 {
-    private static readonly Option<string?> Endpoints = new("--endpoints")
+    public static readonly Option<string?> CaFile = new("--cacert") { Description = "trust only this CA (PEM) for https:// endpoints", Recursive = true };
+    public static readonly Option<string?> CertificateFile = new("--cert") { Description = "present this client certificate (PEM; mutual TLS), with --key", Recursive = true };
+    public static readonly Option<string?> KeyFile = new("--key") { Description = "the private key (PEM) of --cert", Recursive = true };
+    public static readonly Option<string?> Token = new("--token")
+    {
+        Description = $"send 'authorization: Bearer TOKEN' (default: ${RaftKvCli.TokenVariable}); needs https://",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Endpoints = new("--endpoints")
     {
         Description = $"comma-separated gateway addresses (default: ${RaftKvCli.EndpointsVariable}, else {RaftKvCli.DefaultEndpoints})",
         Recursive = true,
@@ -28,7 +37,7 @@ internal static class CliCommands
     public static RootCommand Build(CliContext cli)
     {
         Output.AcceptOnlyFromAmong("table", "json");
-        var root = new RootCommand("raftkv - command line for a RaftKv cluster\n\n" + RaftKvCli.ExitCodesHelp) { Endpoints, Output };
+        var root = new RootCommand("raftkv - command line for a RaftKv cluster\n\n" + RaftKvCli.ExitCodesHelp) { Endpoints, Output, CaFile, CertificateFile, KeyFile, Token };
         root.Subcommands.Add(Put(cli));
         root.Subcommands.Add(Get(cli));
         root.Subcommands.Add(Delete(cli));
@@ -36,6 +45,7 @@ internal static class CliCommands
         root.Subcommands.Add(Scan(cli));
         root.Subcommands.Add(StatusCommand.Build(cli, Endpoints, Output));
         foreach (Command command in MemberCommands.Build(cli, Endpoints, Output)) root.Subcommands.Add(command);
+        root.Subcommands.Add(CertificateCommands.Build(cli));
         root.Subcommands.Add(Completion(cli, root));
         return root;
     }
@@ -49,7 +59,7 @@ internal static class CliCommands
         var command = new Command("put", "write VALUE under KEY (acknowledged after a majority fsync)") { key, value };
         command.SetAction(async (parse, cancellation) =>
         {
-            await using RaftKvClient client = cli.Connect(parse.GetValue(Endpoints));
+            await using RaftKvClient client = cli.Connect(parse);
             PutResult result = await client.PutAsync(parse.GetValue(key)!, parse.GetValue(value)!, cancellation).ConfigureAwait(false);
             await WriteAsync(cli, parse, $"OK revision={result.ModRevision} created={result.CreateRevision}", json =>
             {
@@ -69,7 +79,7 @@ internal static class CliCommands
         var command = new Command("get", "print KEY's value (linearizable unless --stale)") { key, stale };
         command.SetAction(async (parse, cancellation) =>
         {
-            await using RaftKvClient client = cli.Connect(parse.GetValue(Endpoints));
+            await using RaftKvClient client = cli.Connect(parse);
             var consistency = parse.GetValue(stale) ? ReadConsistency.Stale : ReadConsistency.Linearizable;
             KvItem? item = await client.GetAsync(parse.GetValue(key)!, consistency, cancellation).ConfigureAwait(false);
             if (item is null)
@@ -94,7 +104,7 @@ internal static class CliCommands
         var command = new Command("del", "delete KEY") { key };
         command.SetAction(async (parse, cancellation) =>
         {
-            await using RaftKvClient client = cli.Connect(parse.GetValue(Endpoints));
+            await using RaftKvClient client = cli.Connect(parse);
             DeleteResult result = await client.DeleteAsync(parse.GetValue(key)!, cancellation).ConfigureAwait(false);
             if (IsJson(parse)) await WriteJsonAsync(cli, json => json.WriteBoolean("deleted", result.Deleted)).ConfigureAwait(false);
             if (!result.Deleted)
@@ -130,7 +140,7 @@ internal static class CliCommands
         });
         command.SetAction(async (parse, cancellation) =>
         {
-            await using RaftKvClient client = cli.Connect(parse.GetValue(Endpoints));
+            await using RaftKvClient client = cli.Connect(parse);
             string[] given = parse.GetValue(values)!;
             (CasExpectation expected, string newValue) = (parse.GetValue(expectAbsent), parse.GetValue(expectRevision)) switch
             {
@@ -169,7 +179,7 @@ internal static class CliCommands
         var command = new Command("scan", "list keys starting with PREFIX, one \"key<TAB>value\" per line (a bounded full scan: for tools, not hot paths)") { prefix, limit };
         command.SetAction(async (parse, cancellation) =>
         {
-            await using RaftKvClient client = cli.Connect(parse.GetValue(Endpoints));
+            await using RaftKvClient client = cli.Connect(parse);
             IReadOnlyList<KvItem> items = await client.ScanAsync(parse.GetValue(prefix)!, parse.GetValue(limit), ReadConsistency.Linearizable, cancellation).ConfigureAwait(false);
             if (IsJson(parse))
             {

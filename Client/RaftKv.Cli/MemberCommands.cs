@@ -48,7 +48,7 @@ internal static class MemberCommands
     private static async Task<int> RunAsync(CliContext cli, ParseResult parse, Option<string?> endpoints, Option<string> output,
         Func<RaftKvClient, Task<MembershipResponse>> call)
     {
-        await using RaftKvClient client = cli.Connect(parse.GetValue(endpoints));
+        await using RaftKvClient client = cli.Connect(parse);
         MembershipResponse membership = await call(client).ConfigureAwait(false);
         if (parse.GetValue(output) == "json")
         {

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Grpc.Core;
 using RaftKv.Client;
+using RaftKv.Client.Security;
 using Spectre.Console;
 
 namespace RaftKv.Cli;
@@ -22,6 +23,7 @@ public static class RaftKvCli
     public const int ExitOtherError = 5;
 
     public const string EndpointsVariable = "RAFTKV_ENDPOINTS";
+    public const string TokenVariable = "RAFTKV_TOKEN";
     public const string DefaultEndpoints = "http://127.0.0.1:7101,http://127.0.0.1:7102,http://127.0.0.1:7103";
 
     public const string ExitCodesHelp = """
@@ -100,19 +102,40 @@ internal sealed class CliContext(TextWriter output, TextWriter error, string? en
         Interactive = ReferenceEquals(output, System.Console.Out) ? InteractionSupport.Detect : InteractionSupport.No,
     });
 
-    public RaftKvClient Connect(string? endpoints)
+    /// <summary>A client for the cluster the command line names, with its credentials (--cacert, --cert/--key, --token).</summary>
+    public RaftKvClient Connect(ParseResult parse)
     {
+        string? endpoints = parse.GetValue(CliCommands.Endpoints);
         string list = endpoints ?? (string.IsNullOrWhiteSpace(endpointsFromEnvironment) ? RaftKvCli.DefaultEndpoints : endpointsFromEnvironment);
         var options = new RaftKvClientOptions
         {
             Endpoints = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             MaxAttempts = 4,
             AttemptTimeoutMs = 3_000,
+            BearerToken = NonEmpty(parse.GetValue(CliCommands.Token)) ?? NonEmpty(Environment.GetEnvironmentVariable(RaftKvCli.TokenVariable)),
         };
+        if ((parse.GetValue(CliCommands.CertificateFile) is null) != (parse.GetValue(CliCommands.KeyFile) is null))
+        {
+            throw new UsageException("--cert and --key go together");
+        }
+        try
+        {
+            if (parse.GetValue(CliCommands.CaFile) is { } caFile) options.TrustedCertificateAuthorities = RaftKvCertificates.LoadAuthorities(caFile);
+            if (parse.GetValue(CliCommands.CertificateFile) is { } certificate)
+            {
+                options.ClientCertificate = RaftKvCertificates.LoadCertificate(certificate, parse.GetValue(CliCommands.KeyFile)!);
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new UsageException(e.Message);
+        }
         IReadOnlyList<string> errors = options.Validate();
         if (errors.Count > 0) throw new UsageException(string.Join(" ", errors));
         return new RaftKvClient(options);
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     public static string Invariant(ulong value) => value.ToString(CultureInfo.InvariantCulture);
 

@@ -30,7 +30,7 @@ internal static class StatusCommand
         });
         command.SetAction(async (parse, cancellation) =>
         {
-            await using RaftKvClient client = cli.Connect(parse.GetValue(endpoints));
+            await using RaftKvClient client = cli.Connect(parse);
             bool json = parse.GetValue(output) == "json";
             if (parse.GetValue(watch))
             {

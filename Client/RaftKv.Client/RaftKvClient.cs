@@ -25,6 +25,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     private readonly List<string> _endpoints;
     private readonly ConcurrentDictionary<string, Endpoint> _channels = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly Metadata? _authorization;
     private int _currentEndpoint;
     private volatile bool _leaderDiscovered;
 
@@ -40,6 +41,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         _options = options;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _endpoints = options.Endpoints.Select(Normalize).Distinct(StringComparer.Ordinal).ToList();
+        _authorization = options.BearerToken is { } token ? new Metadata { { "authorization", "Bearer " + token } } : null;
     }
 
     /// <summary>The current session id, 0 before the first write or after the session expired.</summary>
@@ -286,7 +288,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     private async Task<TResponse> InvokeAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method,
         Endpoint endpoint, TRequest request, CancellationToken cancellationToken)
     {
-        var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
+        var options = new CallOptions(headers: _authorization, deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
         try
         {
             return await method(endpoint.Kv, request, options).ResponseAsync.ConfigureAwait(false);
@@ -342,7 +344,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         }
     }
 
-    private Endpoint Channel(string endpoint) => _channels.GetOrAdd(endpoint, static (e, handler) => new Endpoint(e, handler), _options.SharedHttpHandler);
+    private Endpoint Channel(string endpoint) => _channels.GetOrAdd(endpoint, static (e, options) => new Endpoint(e, options), _options);
 
     private static string Normalize(string endpoint) => endpoint.Trim().TrimEnd('/');
 
@@ -359,13 +361,14 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     {
         private readonly GrpcChannel _channel;
 
-        public Endpoint(string address, HttpMessageHandler? sharedHandler)
+        public Endpoint(string address, RaftKvClientOptions options)
         {
             _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
             {
                 // A shared handler belongs to the application (DisposeHttpClient stays false); without one the channel
-                // creates and owns its own.
-                HttpHandler = sharedHandler,
+                // creates and owns its own, with the client's TLS settings if it has any.
+                HttpHandler = options.SharedHttpHandler ?? (options.HasTlsSettings ? options.CreateHttpHandler() : null),
+                DisposeHttpClient = options.SharedHttpHandler is null,
             });
             Kv = new KV.KVClient(_channel);
             Cluster = new Cluster.ClusterClient(_channel);

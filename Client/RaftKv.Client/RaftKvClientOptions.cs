@@ -1,3 +1,6 @@
+using System.Security.Cryptography.X509Certificates;
+using RaftKv.Client.Security;
+
 namespace RaftKv.Client;
 
 /// <summary>Options of <see cref="RaftKvClient"/>. Call <see cref="Validate"/> (the client does) before use.</summary>
@@ -26,6 +29,49 @@ public sealed class RaftKvClientOptions
     /// </summary>
     public HttpMessageHandler? SharedHttpHandler { get; set; }
 
+    /// <summary>
+    /// CA certificates that an https:// gateway's certificate must chain to (only these are trusted; the system store
+    /// is not consulted). Null: the system's trust store decides, as for any https:// address.
+    /// </summary>
+    public X509Certificate2Collection? TrustedCertificateAuthorities { get; set; }
+
+    /// <summary>The certificate (with its private key) presented to gateways that ask for one (mutual TLS).</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>Like <see cref="ClientCertificate"/>, but asked on every new connection (certificates that rotate); wins over it.</summary>
+    public Func<X509Certificate2?>? ClientCertificateSelector { get; set; }
+
+    /// <summary>A bearer token sent as "authorization: Bearer &lt;token&gt;" with every call. Needs https:// endpoints.</summary>
+    public string? BearerToken { get; set; }
+
+    /// <summary>Whether any TLS setting (<see cref="TrustedCertificateAuthorities"/>, a client certificate) is set.</summary>
+    public bool HasTlsSettings => TrustedCertificateAuthorities is not null || ClientCertificate is not null || ClientCertificateSelector is not null;
+
+    /// <summary>
+    /// An HTTP/2 handler with this client's TLS settings, for <see cref="SharedHttpHandler"/> when many clients share
+    /// connections (the caller owns and disposes it).
+    /// </summary>
+    public SocketsHttpHandler CreateHttpHandler()
+    {
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        if (!HasTlsSettings) return handler;
+        X509Certificate2Collection? authorities = TrustedCertificateAuthorities;
+        Func<X509Certificate2?>? selector = ClientCertificateSelector;
+        X509Certificate2? fixedCertificate = ClientCertificate;
+        handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+        {
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => (selector is not null ? selector() : fixedCertificate)!,
+            RemoteCertificateValidationCallback = authorities is null ? null : (_, certificate, _, errors) =>
+            {
+                // Names are checked as usual; the chain only against the configured CAs.
+                if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0) return false;
+                using X509Certificate2 remote = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+                return RaftKvCertificates.ChainsTo(remote, authorities, out _);
+            },
+        };
+        return handler;
+    }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -45,6 +91,14 @@ public sealed class RaftKvClientOptions
         if (AdminAttemptTimeoutMs < 1) errors.Add("AdminAttemptTimeoutMs must be positive.");
         if (InitialBackoffMs < 0) errors.Add("InitialBackoffMs must not be negative.");
         if (MaxBackoffMs < InitialBackoffMs) errors.Add("MaxBackoffMs must be at least InitialBackoffMs.");
+        if (SharedHttpHandler is not null && HasTlsSettings)
+            errors.Add("TLS settings apply to the client's own connections; with a SharedHttpHandler, configure TLS on that handler (CreateHttpHandler does).");
+        if (BearerToken is not null)
+        {
+            if (BearerToken.Length == 0 || BearerToken.Any(char.IsWhiteSpace)) errors.Add("BearerToken must be non-empty and contain no whitespace.");
+            if (Endpoints is not null && Endpoints.Any(e => !e.Trim().StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+                errors.Add("BearerToken needs https:// endpoints: a token sent in cleartext can be read by anyone on the path.");
+        }
         return errors;
     }
 }

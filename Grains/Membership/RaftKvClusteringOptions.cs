@@ -36,6 +36,12 @@ public sealed class RaftKvClusteringOptions
     /// </summary>
     public int InitializeTimeoutMs { get; set; } = 120_000;
 
+    /// <summary>
+    /// Adds what the table's RaftKv client needs beyond addresses and retries: TLS trust, a client certificate or a
+    /// bearer token when the cluster's gateways ask for them (set in code by the host; not bound from configuration).
+    /// </summary>
+    public Action<RaftKv.Client.RaftKvClientOptions>? ConfigureClient { get; set; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

@@ -50,13 +50,15 @@ public sealed partial class RaftKvMembershipTable : IMembershipTable, IAsyncDisp
         _clusterId = clusterId;
         _key = MembershipKeys.TableKey(clusterId);
         _logger = logger ?? NullLogger.Instance;
-        _client = new RaftKvClient(new RaftKvClientOptions
+        var clientOptions = new RaftKvClientOptions
         {
             Endpoints = [.. options.Endpoints],
             AttemptTimeoutMs = options.AttemptTimeoutMs,
             MaxAttempts = options.MaxAttempts,
             MaxBackoffMs = Math.Max(options.MaxBackoffMs, new RaftKvClientOptions().InitialBackoffMs),
-        });
+        };
+        options.ConfigureClient?.Invoke(clientOptions);
+        _client = new RaftKvClient(clientOptions);
     }
 
     /// <summary>

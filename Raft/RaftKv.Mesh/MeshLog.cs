@@ -38,6 +38,9 @@ internal static partial class MeshLog
     [LoggerMessage(EventId = 1022, Level = LogLevel.Warning, Message = "Snapshot transfer to peer {Peer} failed")]
     public static partial void SnapshotFailed(ILogger logger, ulong peer, Exception exception);
 
-    [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Peer {Peer} is now reached at {Address}")]
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Information, Message = "Peer {Peer} is now reached at {Address}")]
     public static partial void PeerAdded(ILogger logger, ulong peer, string address);
+
+    [LoggerMessage(EventId = 1030, Level = LogLevel.Warning, Message = "Refused a message from peer connection {Peer}: authenticated as node {Authenticated}, the message claims node {Claimed}")]
+    public static partial void ImpersonatingPeer(ILogger logger, string peer, ulong authenticated, ulong claimed);
 }

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using RaftKv.Storage.Snapshots;
 
 namespace RaftKv.Mesh;
@@ -49,6 +50,14 @@ public sealed record MeshOptions
 
     /// <summary>How long to wait for the PING's acknowledgement before the connection is dropped (and the stream reconnects).</summary>
     public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// TLS for the connection to a peer (by node id) whose address is https://: the certificate this node presents
+    /// (mutual TLS) and how the peer's certificate is checked. Called once per peer when the mesh starts; the options
+    /// may select certificates through callbacks, so a rotated certificate is used from the next connection on.
+    /// Null: https:// peers are checked against the system's trust store and no client certificate is sent.
+    /// </summary>
+    public Func<ulong, SslClientAuthenticationOptions>? PeerTls { get; init; }
 
     public IReadOnlyList<string> Validate()
     {

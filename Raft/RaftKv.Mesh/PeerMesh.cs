@@ -55,7 +55,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
             {
                 continue;
             }
-            _peers.Add(id, new Peer(this, id, address, CreateChannel(address, options)));
+            _peers.Add(id, new Peer(this, id, address, CreateChannel(id, address, options)));
         }
         foreach (Peer peer in _peers.Values)
         {
@@ -76,7 +76,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
         {
             if (Volatile.Read(ref _disposed) != 0) return;
             if (_peers.TryGetValue(id, out Peer? known) && known.Address == address) return;
-            var peer = new Peer(this, id, address, CreateChannel(address, _options));
+            var peer = new Peer(this, id, address, CreateChannel(id, address, _options));
             var next = new Dictionary<ulong, Peer>(_peers) { [id] = peer };
             _peers = next;
             if (known is not null)
@@ -150,7 +150,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
     /// One HTTP/2 connection pool per peer (h2c for "http://" addresses). Idle connections are kept: the Send stream
     /// is long-lived, and reconnecting after a quiet spell would only add latency to the next heartbeat.
     /// </summary>
-    private static GrpcChannel CreateChannel(string address, MeshOptions options)
+    private static GrpcChannel CreateChannel(ulong peerId, string address, MeshOptions options)
     {
         var handler = new SocketsHttpHandler
         {
@@ -162,6 +162,10 @@ public sealed partial class PeerMesh : IAsyncDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(5),
         };
+        if (options.PeerTls is not null && address.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            handler.SslOptions = options.PeerTls(peerId);
+        }
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
             HttpHandler = handler,

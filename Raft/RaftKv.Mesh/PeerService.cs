@@ -18,7 +18,12 @@ namespace RaftKv.Mesh;
 /// Messages addressed to another node are dropped and logged: a peer with a stale address book must not make this
 /// node act on someone else's behalf.
 /// </remarks>
-public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, ILogger logger) : Wire.RaftPeer.RaftPeerBase
+/// <param name="authenticatedPeer">
+/// The node id the calling peer proved (mutual TLS), or null when the connection proves none. When set and it names a
+/// node, every message on the call must come from that node, so one member's certificate cannot speak for another.
+/// </param>
+public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, ILogger logger, Func<ServerCallContext, ulong?>? authenticatedPeer = null)
+    : Wire.RaftPeer.RaftPeerBase
 {
     public const string ServiceName = "raftkv.peer.v1.RaftPeer";
 
@@ -31,6 +36,7 @@ public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, 
     {
         ArgumentNullException.ThrowIfNull(requestStream);
         ArgumentNullException.ThrowIfNull(context);
+        ulong? sender = authenticatedPeer?.Invoke(context);
         var decoded = new List<Message>();
         while (await MoveNextAsync(requestStream, context).ConfigureAwait(false))
         {
@@ -39,6 +45,10 @@ public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, 
             foreach (Wire.RaftMessage wire in requestStream.Current.Messages)
             {
                 decoded.Add(Decode(wire, context));
+            }
+            foreach (Message message in decoded)
+            {
+                CheckSender(sender, message, context);
             }
             foreach (Message message in decoded)
             {
@@ -77,6 +87,7 @@ public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, 
             {
                 throw Malformed(context, exception.Message, exception);
             }
+            CheckSender(authenticatedPeer?.Invoke(context), installSnapshot, context);
             if (installSnapshot.To != LocalNodeId)
             {
                 MeshLog.MisaddressedMessage(_logger, installSnapshot, LocalNodeId);
@@ -84,6 +95,15 @@ public sealed class PeerService(ulong localNodeId, IPeerMessageHandler handler, 
             }
             ChunkReceipt receipt = await _handler.OnSnapshotChunkAsync(installSnapshot, chunk, context.CancellationToken).ConfigureAwait(false);
             await responseStream.WriteAsync(RaftMessageCodec.ToProto(receipt), context.CancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void CheckSender(ulong? sender, Message message, ServerCallContext context)
+    {
+        if (sender is { } proven && message.From != proven)
+        {
+            MeshLog.ImpersonatingPeer(_logger, context.Peer, proven, message.From);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"this connection is authenticated as node {proven}, not node {message.From}"));
         }
     }
 

@@ -41,6 +41,9 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         _walMetrics = new WalMetrics([new("node_id", (long)options.NodeId)], meterFactory);
     }
 
+    /// <summary>Options of the outgoing peer mesh (TLS to peers, queue sizes); set before <see cref="Start"/>.</summary>
+    public MeshOptions MeshOptions { get; init; } = new();
+
     /// <summary>The node's meters; they report nothing while the node is stopped.</summary>
     public NodeMetrics Metrics { get; }
 
@@ -65,7 +68,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
         _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"), _options.ToStateMachineOptions());
         var driver = new RaftDriver(_options, _storage, _stateMachine, _timeProvider, Metrics, _loggerFactory.CreateLogger<RaftDriver>(), _onFatal);
         var peers = _options.Members.Where(m => m.Id != _options.NodeId).ToDictionary(m => m.Id, m => m.PeerAddress);
-        _mesh = new PeerMesh(_options.NodeId, peers, driver, new MeshOptions(), _loggerFactory.CreateLogger<PeerMesh>());
+        _mesh = new PeerMesh(_options.NodeId, peers, driver, MeshOptions, _loggerFactory.CreateLogger<PeerMesh>());
         driver.Start(new MeshTransport(_mesh));
         _driver = driver;
     }

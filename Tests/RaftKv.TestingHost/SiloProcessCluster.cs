@@ -10,6 +10,10 @@ using Grpc.Net.Client;
 using RaftKv.Silo;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
+using RaftKv.Client.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace RaftKv.TestingHost;
 
@@ -35,20 +39,37 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
     /// <param name="portRange">Where to pick the silos' ports (first inclusive, last exclusive); 20000-32000 by default.</param>
     /// <param name="nodeArguments">More configuration for one silo (by node id), after <paramref name="extraArguments"/>.</param>
+    /// <param name="tls">
+    /// Run the cluster with TLS (docs/security.md): a development CA under the cluster's folder, https:// addresses,
+    /// mutual TLS between nodes, Orleans TLS, and client authentication by the "admin" client certificate or
+    /// <see cref="ClientToken"/>. The harness's own calls present the admin certificate.
+    /// </param>
     public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null,
-        Func<ulong, IEnumerable<string>>? nodeArguments = null)
+        Func<ulong, IEnumerable<string>>? nodeArguments = null, bool tls = false)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
         _nodeArguments = nodeArguments ?? (_ => []);
         _portRange = portRange;
         int[] ports = LoopbackPorts.Free(5 * nodes, portRange);
+        string scheme = tls ? "https" : "http";
         _members = [.. Enumerable.Range(0, nodes).Select(i => new NodeMember
         {
             Id = (ulong)(i + 1),
-            ClientAddress = $"http://127.0.0.1:{ports[i]}",
-            PeerAddress = $"http://127.0.0.1:{ports[nodes + i]}",
+            ClientAddress = $"{scheme}://127.0.0.1:{ports[i]}",
+            PeerAddress = $"{scheme}://127.0.0.1:{ports[nodes + i]}",
             HttpAddress = $"http://127.0.0.1:{ports[4 * nodes + i]}",
         })];
+        if (tls)
+        {
+            CertificateDirectory = Path.Combine(_root, "certs");
+            // One node certificate more than members: a CA-signed certificate for a node that is not a member.
+            DevelopmentCertificates.CreateDirectory(CertificateDirectory, nodes + 1, ["127.0.0.1", "localhost"], ["admin"], TimeSpan.FromDays(1));
+            ClientToken = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+            File.WriteAllText(TokensFile, "# test tokens\n" + ClientToken + "\n");
+            Authorities = RaftKvCertificates.LoadAuthorities(DevelopmentCertificates.CaFile(CertificateDirectory));
+            AdminCertificate = RaftKvCertificates.LoadCertificate(DevelopmentCertificates.ClientCertificateFile(CertificateDirectory, "admin"),
+                DevelopmentCertificates.ClientKeyFile(CertificateDirectory, "admin"));
+        }
         // Orleans: silo ports then gateway ports; development clustering with node 1's silo as the primary.
         _orleans = Members.ToDictionary(m => m.Id, m => LocalCluster.OrleansOptionsFor(m.Id, 0, 0) with
         {
@@ -88,10 +109,48 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         return member;
     }
 
+    /// <summary>With TLS: where the CA (ca.pem), node (nodeN.pem, nodeN-key.pem) and admin client certificates are.</summary>
+    public string? CertificateDirectory { get; }
+
+    public bool Tls => CertificateDirectory is not null;
+
+    /// <summary>With TLS: a bearer token the silos accept (from <see cref="TokensFile"/>).</summary>
+    public string? ClientToken { get; }
+
+    public string TokensFile => Path.Combine(CertificateDirectory ?? _root, "client-tokens");
+
+    /// <summary>With TLS: the cluster CA.</summary>
+    public X509Certificate2Collection? Authorities { get; }
+
+    /// <summary>With TLS: the "admin" client certificate the harness presents.</summary>
+    public X509Certificate2? AdminCertificate { get; }
+
+    /// <summary>
+    /// Options of a client of this cluster: every node (or only <paramref name="only"/>) and, with TLS, the cluster CA
+    /// and the admin client certificate (remove it to test other credentials).
+    /// </summary>
+    public RaftKvClientOptions ClientOptions(params ulong[] only) => new()
+    {
+        Endpoints = [.. Members.Where(m => only.Length == 0 || only.Contains(m.Id)).Select(m => m.ClientAddress)],
+        MaxAttempts = 40,
+        AttemptTimeoutMs = 2_000,
+        MaxBackoffMs = 500,
+        TrustedCertificateAuthorities = Authorities,
+        ClientCertificate = AdminCertificate,
+    };
+
+    /// <summary>A channel to <paramref name="address"/> that the harness uses (with TLS: the CA and the admin certificate).</summary>
+    public GrpcChannel HarnessChannel(string address) => Tls
+        ? GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = ClientOptions().CreateHttpHandler(), DisposeHttpClient = true })
+        : GrpcChannel.ForAddress(address);
+
     private readonly Dictionary<ulong, OrleansSiloOptions> _orleans;
 
     /// <summary>The Orleans gateway endpoints (host:port) of every silo, for an Orleans client.</summary>
     public IEnumerable<IPEndPoint> OrleansGateways => _orleans.Values.Select(o => new IPEndPoint(IPAddress.Loopback, o.GatewayPort));
+
+    /// <summary>The Orleans silo-to-silo endpoints of every silo.</summary>
+    public IEnumerable<IPEndPoint> OrleansSiloEndpoints => _orleans.Values.Select(o => new IPEndPoint(IPAddress.Loopback, o.SiloPort));
 
     public IEnumerable<string> ClientAddresses => Members.Select(m => m.ClientAddress);
 
@@ -106,9 +165,20 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         while (true)
         {
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-            builder.UseOrleansClient(client => client
-                .UseStaticClustering([.. OrleansGateways])
-                .Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = (first.ClusterId, first.ServiceId)));
+            builder.UseOrleansClient(client =>
+            {
+                client
+                    .UseStaticClustering([.. OrleansGateways])
+                    .Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = (first.ClusterId, first.ServiceId));
+                if (Tls)
+                {
+                    client.UseTls(AdminCertificate!, tls =>
+                    {
+                        X509Certificate2Collection authorities = Authorities!;
+                        tls.RemoteCertificateValidation = (certificate, _, _) => certificate is not null && RaftKvCertificates.ChainsTo(certificate, authorities, out _);
+                    });
+                }
+            });
             IHost host = builder.Build();
             try
             {
@@ -131,14 +201,18 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     public RaftKvClient NewClient(params ulong[] only) => NewClient(null, only);
 
     /// <summary>A client (one session) talking to every node, or only to <paramref name="only"/>; many clients may share <paramref name="handler"/>.</summary>
-    public RaftKvClient NewClient(HttpMessageHandler? handler, params ulong[] only) => new(new RaftKvClientOptions
+    public RaftKvClient NewClient(HttpMessageHandler? handler, params ulong[] only)
     {
-        SharedHttpHandler = handler,
-        Endpoints = [.. Members.Where(m => only.Length == 0 || only.Contains(m.Id)).Select(m => m.ClientAddress)],
-        MaxAttempts = 40,
-        AttemptTimeoutMs = 2_000,
-        MaxBackoffMs = 500,
-    });
+        RaftKvClientOptions options = ClientOptions(only);
+        options.SharedHttpHandler = handler;
+        if (handler is not null)
+        {
+            // A shared handler carries its own TLS settings (ClientOptions().CreateHttpHandler()).
+            options.TrustedCertificateAuthorities = null;
+            options.ClientCertificate = null;
+        }
+        return new RaftKvClient(options);
+    }
 
     public void Start(ulong id)
     {
@@ -149,6 +223,10 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         IReadOnlyList<NodeMember> members = joining ? [self] : _initialMembers;
         foreach (string arg in LocalCluster.SiloArguments(self, members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
         if (joining) start.ArgumentList.Add($"--RaftKv:Join={joinThrough}");
+        if (CertificateDirectory is not null)
+        {
+            foreach (string arg in LocalCluster.TlsArguments(CertificateDirectory, id, TokensFile)) start.ArgumentList.Add(arg);
+        }
         start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
         foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);
@@ -191,7 +269,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     public async Task HangOnStopAsync(ulong id)
     {
-        using var channel = GrpcChannel.ForAddress(ClientAddress(id));
+        using GrpcChannel channel = HarnessChannel(ClientAddress(id));
         await new RaftKv.Silo.Protos.Faults.FaultsClient(channel).HangOnStopAsync(new Google.Protobuf.WellKnownTypes.Empty());
     }
 
@@ -205,7 +283,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     {
         try
         {
-            using var channel = GrpcChannel.ForAddress(ClientAddress(id));
+            using GrpcChannel channel = HarnessChannel(ClientAddress(id));
             return await new KV.KVClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException)
@@ -249,7 +327,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     public async Task IsolateAsync(ulong id, bool isolated)
     {
-        using var channel = GrpcChannel.ForAddress(ClientAddress(id));
+        using GrpcChannel channel = HarnessChannel(ClientAddress(id));
         await new RaftKv.Silo.Protos.Faults.FaultsClient(channel).IsolateAsync(new Google.Protobuf.WellKnownTypes.BoolValue { Value = isolated });
     }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,6 +9,10 @@ using RaftKv.Grains;
 
 // An Orleans client of a RaftKv cluster. Start the cluster first (dotnet run --project Silo -- local-cluster), then:
 //   dotnet run --project samples/RaftKv.Samples.OrleansClient [-- 127.0.0.1:30000,127.0.0.1:30001,127.0.0.1:30002]
+// Against a cluster with TLS (local-cluster --tls), name the certificate directory: it needs ca.pem and the "admin"
+// client certificate (client-admin.pem, client-admin-key.pem), see docs/security.md:
+//   dotnet run --project samples/RaftKv.Samples.OrleansClient -- 127.0.0.1:30000,127.0.0.1:30001,127.0.0.1:30002 --tls .raftkv/certs
+string? certificates = args.Length > 2 && args[1] == "--tls" ? args[2] : null;
 IPEndPoint[] gateways = (args.Length > 0 ? args[0] : "127.0.0.1:30000,127.0.0.1:30001,127.0.0.1:30002")
     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
     .Select(IPEndPoint.Parse)
@@ -15,9 +20,29 @@ IPEndPoint[] gateways = (args.Length > 0 ? args[0] : "127.0.0.1:30000,127.0.0.1:
 
 HostApplicationBuilder builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.UseOrleansClient(client => client
-    .UseStaticClustering(gateways)
-    .Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = ("raftkv", "raftkv")));
+builder.UseOrleansClient(client =>
+{
+    client
+        .UseStaticClustering(gateways)
+        .Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = ("raftkv", "raftkv"));
+    if (certificates is not null)
+    {
+        // The gateways require a client certificate from the cluster CA, and this client trusts only that CA.
+        using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(Path.Combine(certificates, "client-admin.pem"), Path.Combine(certificates, "client-admin-key.pem"));
+        X509Certificate2 clientCertificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        var authority = new X509Certificate2Collection();
+        authority.ImportFromPemFile(Path.Combine(certificates, "ca.pem"));
+        client.UseTls(clientCertificate, tls => tls.RemoteCertificateValidation = (certificate, _, _) =>
+        {
+            if (certificate is null) return false;
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(authority);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(certificate);
+        });
+    }
+});
 using IHost host = builder.Build();
 await host.StartAsync();
 IClusterClient orleans = host.Services.GetRequiredService<IClusterClient>();
