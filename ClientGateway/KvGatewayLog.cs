@@ -15,4 +15,10 @@ internal static partial class KvGatewayLog
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "The state machine returned an undecodable reply to {Method}.")]
     public static partial void UndecodableReply(ILogger logger, string method);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Streamed a snapshot backup at index {Index} (term {Term}): {TotalBytes} bytes.")]
+    public static partial void SnapshotSaved(ILogger logger, ulong index, ulong term, ulong totalBytes);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "A snapshot backup could not be produced.")]
+    public static partial void SnapshotFailed(ILogger logger, Exception error);
 }

@@ -100,6 +100,8 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public string? ClientAddressOf(ulong nodeId) => Running.ClientAddressOf(nodeId);
 
+    public Task<CapturedSnapshot> CaptureSnapshotAsync(CancellationToken cancellationToken) => Running.CaptureSnapshotAsync(cancellationToken);
+
     private sealed class MeshTransport(PeerMesh mesh) : IRaftTransport
     {
         public void Send(Message message) => mesh.Send(message);

@@ -39,6 +39,11 @@ public sealed partial class RaftDriver
             public override void Fail(Exception error) => Chunker.TrySetException(error);
         }
 
+        public sealed record CaptureSnapshot(TaskCompletionSource<CapturedSnapshot> Captured) : Input
+        {
+            public override void Fail(Exception error) => Captured.TrySetException(error);
+        }
+
         public sealed record SnapshotWritten(SnapshotMetadata Metadata, SnapshotWriter Writer, Exception? Error) : Input;
     }
 
@@ -91,6 +96,12 @@ public sealed partial class RaftDriver
                 open.Chunker.TrySetResult(_storage.LatestSnapshot is null
                     ? null
                     : new SnapshotChunker(_storage.Snapshots, new SnapshotTransferOptions()));
+                break;
+            case Input.CaptureSnapshot capture:
+                // Between Readys the core and the state machine agree on the applied index, so the metadata and the
+                // image describe the same state.
+                ulong applied = _stateMachine.AppliedIndex;
+                capture.Captured.TrySetResult(new CapturedSnapshot(_raft.DescribeSnapshot(applied), _stateMachine.TakeSnapshot()));
                 break;
             case Input.SnapshotFailed failed:
                 _raft.ReportSnapshotFailure(failed.Peer);

@@ -145,6 +145,16 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         return chunker.Task.WaitAsync(cancellationToken);
     }
 
+    public Task<CapturedSnapshot> CaptureSnapshotAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        // Not WaitAsync(cancellationToken): a capture the caller stopped waiting for would hold the store forever.
+        // The driver answers at its next drain (or fails it at shutdown), so this wait is short.
+        var captured = new TaskCompletionSource<CapturedSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.CaptureSnapshot(captured));
+        return captured.Task;
+    }
+
     public void OnSnapshotFailed(ulong peer) => _inbox.Writer.TryWrite(new Input.SnapshotFailed(peer));
 
     private void Post(Input input)
