@@ -15,6 +15,9 @@ public sealed record CommandLine
     public bool ExpectAbsent { get; init; }
     public ulong? ExpectRevision { get; init; }
     public int? Limit { get; init; }
+    public string? DataDirectory { get; init; }
+    public ulong? NodeId { get; init; }
+    public IReadOnlyList<ulong>? Members { get; init; }
 
     public static bool TryParse(string[] args, [NotNullWhen(true)] out CommandLine? command, out string error)
     {
@@ -24,6 +27,9 @@ public sealed record CommandLine
         bool help = false, stale = false, all = false, expectAbsent = false;
         ulong? expectRevision = null;
         int? limit = null;
+        string? dataDirectory = null;
+        ulong? nodeId = null;
+        List<ulong>? members = null;
         for (int i = 0; i < args.Length; i++)
         {
             string arg = args[i];
@@ -64,6 +70,30 @@ public sealed record CommandLine
                     }
                     limit = parsedLimit;
                     break;
+                case "--data-dir":
+                    dataDirectory = Value();
+                    if (string.IsNullOrWhiteSpace(dataDirectory)) { error = "--data-dir needs a directory"; return false; }
+                    break;
+                case "--node-id":
+                    if (!ulong.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong parsedNodeId) || parsedNodeId == 0)
+                    {
+                        error = "--node-id needs a positive integer";
+                        return false;
+                    }
+                    nodeId = parsedNodeId;
+                    break;
+                case "--members":
+                    members = [];
+                    foreach (string id in (Value() ?? "").Split(',', StringSplitOptions.TrimEntries))
+                    {
+                        if (!ulong.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out ulong member) || member == 0 || members.Contains(member))
+                        {
+                            error = "--members needs a comma-separated list of distinct positive member ids, e.g. 1,2,3";
+                            return false;
+                        }
+                        members.Add(member);
+                    }
+                    break;
                 case "--":
                     positional.AddRange(args[(i + 1)..]);
                     i = args.Length;
@@ -94,6 +124,9 @@ public sealed record CommandLine
             "cas" => (3, "cas KEY EXPECTED NEW"),
             "scan" => (1, "scan PREFIX [--limit N]"),
             "status" => (0, "status [--all]"),
+            "snapshot" when rest.FirstOrDefault() == "save" => (2, "snapshot save FILE"),
+            "snapshot" when rest.FirstOrDefault() == "restore" => (2, "snapshot restore FILE --data-dir DIR --node-id N --members ID,ID,..."),
+            "snapshot" => (-1, "usage: raftkv snapshot save FILE | raftkv snapshot restore FILE --data-dir DIR --node-id N --members ID,ID,..."),
             _ => (-2, $"unknown command '{name}'"),
         };
         if (expected < 0) { error = usage; return false; }
@@ -102,8 +135,25 @@ public sealed record CommandLine
         if (all && name != "status") { error = "--all applies to status only"; return false; }
         if (limit is not null && name != "scan") { error = "--limit applies to scan only"; return false; }
         if (casWithFlag && name != "cas") { error = "--expect-absent and --expect-revision apply to cas only"; return false; }
+        bool restore = name == "snapshot" && rest[0] == "restore";
+        if (!restore && (dataDirectory is not null || nodeId is not null || members is not null))
+        {
+            error = "--data-dir, --node-id and --members apply to snapshot restore only";
+            return false;
+        }
+        if (restore && (dataDirectory is null || nodeId is null || members is null))
+        {
+            error = "snapshot restore needs --data-dir, --node-id and --members";
+            return false;
+        }
+        if (restore && !members!.Contains(nodeId!.Value))
+        {
+            error = $"--node-id {nodeId} is not one of --members {string.Join(",", members)}";
+            return false;
+        }
         command = new CommandLine
         {
+            DataDirectory = dataDirectory, NodeId = nodeId, Members = members,
             Name = name, Positional = rest, Endpoints = endpoints, Stale = stale, All = all, ExpectAbsent = expectAbsent,
             ExpectRevision = expectRevision, Limit = limit,
         };

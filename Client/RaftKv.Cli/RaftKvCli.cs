@@ -34,6 +34,11 @@ public static class RaftKvCli
           scan PREFIX [--limit N]             list up to N keys (default 100) starting with PREFIX, one "key<TAB>value" per line
                                               (a bounded full scan of the store: meant for tools, not hot paths)
           status [--all]                      status of one node, or a table of every member
+          snapshot save FILE                  stream a consistent snapshot from the leader into FILE (checksum verified,
+                                              written to a temp file and renamed: FILE is never left half-written)
+          snapshot restore FILE --data-dir DIR --node-id N --members ID,ID,...
+                                              offline: seed member N's empty data directory of a NEW cluster from FILE;
+                                              run once per member with the same FILE and --members, then start the silos
 
         Options:
           --endpoints URLS    comma-separated gateway addresses
@@ -45,7 +50,7 @@ public static class RaftKvCli
           1  key not found (get, del) or compare-and-swap failed (cas)
           2  usage error
           3  cluster unavailable (no leader, unreachable, timed out)
-          4  invalid argument (empty or oversized key or value, ...)
+          4  invalid argument (empty or oversized key or value, a damaged snapshot file, a non-empty --data-dir, ...)
           5  any other error (including an expired session)
         """;
 
@@ -64,6 +69,11 @@ public static class RaftKvCli
         {
             await output.WriteLineAsync(Help).ConfigureAwait(false);
             return ExitOk;
+        }
+
+        if (command.Name == "snapshot" && command.Positional[0] == "restore")
+        {
+            return await SnapshotCommands.RestoreAsync(command, output, error).ConfigureAwait(false);
         }
 
         string endpoints = command.Endpoints ?? (string.IsNullOrWhiteSpace(endpointsFromEnvironment) ? DefaultEndpoints : endpointsFromEnvironment);
@@ -117,6 +127,7 @@ public static class RaftKvCli
             "cas" => CompareAndSwapAsync(command, cancellationToken),
             "scan" => ScanAsync(command, cancellationToken),
             "status" => StatusAsync(command, cancellationToken),
+            "snapshot" => SnapshotCommands.SaveAsync(client, command.Positional[1], output, error, cancellationToken),
             _ => throw new InvalidOperationException($"unparsed command {command.Name}"),
         };
 
