@@ -32,7 +32,8 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     /// <param name="nodes">How many silos.</param>
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
     /// <param name="portRange">Where to pick the silos' ports (first inclusive, last exclusive); 20000-32000 by default.</param>
-    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null)
+    /// <param name="start">False to start no silo yet (e.g. to seed the data directories first); call <see cref="Start"/> for each.</param>
+    public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null, bool start = true)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
         int[] ports = LoopbackPorts.Free(4 * nodes, portRange);
@@ -49,8 +50,14 @@ public sealed class SiloProcessCluster : IAsyncDisposable
             GatewayPort = ports[3 * nodes + (int)m.Id - 1],
             PrimarySiloEndpoint = $"127.0.0.1:{ports[2 * nodes]}",
         });
-        foreach (NodeMember member in Members) Start(member.Id);
+        if (start)
+        {
+            foreach (NodeMember member in Members) Start(member.Id);
+        }
     }
+
+    /// <summary>Where node <paramref name="id"/> keeps its data (RaftKv:DataDirectory).</summary>
+    public string DataDirectory(ulong id) => Path.Combine(_root, $"node{id}");
 
     public IReadOnlyList<NodeMember> Members { get; }
 
@@ -108,7 +115,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         NodeMember self = Members.Single(m => m.Id == id);
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
-        foreach (string arg in LocalCluster.SiloArguments(self, Members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
+        foreach (string arg in LocalCluster.SiloArguments(self, Members, DataDirectory(id), _orleans[id])) start.ArgumentList.Add(arg);
         start.ArgumentList.Add("--RaftKv:EnableTestFaults=true");
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.AspNetCore=Warning");
         foreach (string arg in _extraArguments) start.ArgumentList.Add(arg);
