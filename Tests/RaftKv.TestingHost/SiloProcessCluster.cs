@@ -131,6 +131,9 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     /// <summary>kill -9: the process gets no chance to flush or checkpoint anything.</summary>
     public bool IsRunning(ulong id) => _processes.GetValueOrDefault(id) is not null;
 
+    /// <summary>The operating-system process id of a running silo (for CPU accounting), or null.</summary>
+    public int? ProcessId(ulong id) => _processes.GetValueOrDefault(id)?.Id;
+
     public void Kill(ulong id)
     {
         Process? process = _processes[id];
