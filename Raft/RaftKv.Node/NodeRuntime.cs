@@ -68,11 +68,22 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public async Task StopAsync()
     {
+        bool running = _driver is not null;
+        long start = _timeProvider.GetTimestamp();
         if (_mesh is not null) await _mesh.DisposeAsync().ConfigureAwait(false);
+        long meshStopped = _timeProvider.GetTimestamp();
         if (_driver is not null) await _driver.StopAsync().ConfigureAwait(false);
         _driver?.Dispose();
+        long driverStopped = _timeProvider.GetTimestamp();
         _stateMachine?.Dispose();
         _storage?.Dispose();
+        long stopped = _timeProvider.GetTimestamp();
+        if (running)
+        {
+            long Ms(long from, long to) => (long)_timeProvider.GetElapsedTime(from, to).TotalMilliseconds;
+            NodeLog.Stopped(_loggerFactory.CreateLogger<NodeRuntime>(), _options.NodeId, Ms(start, stopped), Ms(start, meshStopped),
+                Ms(meshStopped, driverStopped), Ms(driverStopped, stopped));
+        }
         _mesh = null;
         _driver = null;
         _stateMachine = null;

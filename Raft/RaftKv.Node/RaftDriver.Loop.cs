@@ -61,7 +61,8 @@ public sealed partial class RaftDriver
                 _status = _raft.Status;
             }
             FailAllPending(new UnavailableException("the node is shutting down"));
-            _stateMachine.CheckpointAsync().GetAwaiter().GetResult();
+            // A checkpoint only shortens the next start's replay; when the replay is short, stop sooner instead.
+            if (_appliedSinceCheckpoint >= (ulong)_options.CheckpointOnStopMinEntries) _stateMachine.CheckpointAsync().GetAwaiter().GetResult();
         }
         catch (Exception e)
         {

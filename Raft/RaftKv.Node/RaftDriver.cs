@@ -162,7 +162,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         if (_stopped || !_inbox.Writer.TryWrite(input)) input.Fail(new UnavailableException("the node is shutting down", mayHaveBeenApplied: false));
     }
 
-    /// <summary>Stops the loop, fails everything pending, and checkpoints FASTER so a restart replays little.</summary>
+    /// <summary>Stops the loop, fails everything pending, and checkpoints FASTER if the restart would otherwise replay many entries (NodeOptions.CheckpointOnStopMinEntries).</summary>
     public async Task StopAsync()
     {
         if (_stopped) return;

@@ -60,7 +60,7 @@ async Task MeasureStopAsync()
     Console.WriteLine("SIGTERM to exit, peers running, one write in flight throughout");
     Console.WriteLine("trial  node  role      exit-ms  exit-code  rejoined-s");
     await using RaftKvClient writer = cluster.NewClient();
-    var acknowledged = new List<(string Key, string Value)>();
+    var acknowledged = new List<(string Key, long Write)>();
     long writeFailures = 0;
     using var stopWriting = new CancellationTokenSource();
     Task writing = Task.Run(async () =>
@@ -71,7 +71,7 @@ async Task MeasureStopAsync()
             try
             {
                 await writer.PutAsync(key, value, stopWriting.Token);
-                lock (acknowledged) acknowledged.Add((key, value));
+                lock (acknowledged) acknowledged.Add((key, n));
             }
             catch (Exception e) when (e is Grpc.Core.RpcException or RaftKvSessionExpiredException)
             {
@@ -104,15 +104,21 @@ async Task MeasureStopAsync()
     await stopWriting.CancelAsync();
     await writing;
 
-    // Every acknowledged write survived the stops: the latest acknowledged value of each key is what a linearizable
-    // read returns (one writer, in order, so the last acknowledgement per key is the value).
-    var latest = new Dictionary<string, string>();
-    foreach ((string key, string value) in acknowledged) latest[key] = value;
+    // Every acknowledged write survived the stops. One writer writes in order, so a linearizable read of a key returns
+    // its last acknowledged write or a later one that failed or was cancelled (unacknowledged, but possibly applied);
+    // anything older means an acknowledged write was lost.
+    var latest = new Dictionary<string, long>();
+    foreach ((string key, long write) in acknowledged) latest[key] = write;
     int lost = 0;
-    foreach ((string key, string value) in latest)
+    foreach ((string key, long write) in latest)
     {
         KvItem? item = await writer.GetAsync(key);
-        if (item is null || System.Text.Encoding.UTF8.GetString(item.Value) != value) lost++;
+        string? value = item is null ? null : System.Text.Encoding.UTF8.GetString(item.Value);
+        if (value is null || !long.TryParse(value.AsSpan(1), CultureInfo.InvariantCulture, out long found) || found < write)
+        {
+            lost++;
+            Console.WriteLine($"LOST: {key} holds {value ?? "nothing"}, last acknowledged v{write}");
+        }
     }
     Console.WriteLine();
     foreach ((string role, List<double> values) in times)
