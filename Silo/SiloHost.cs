@@ -9,7 +9,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using RaftKv.ClientGateway;
 using RaftKv.Grains;
 using RaftKv.Grains.Membership;
@@ -95,17 +97,16 @@ public static class SiloHost
 
     /// <summary>
     /// Peers hold their streams to this node open for as long as both run, so Kestrel's graceful stop would wait for
-    /// them until the host's shutdown timeout (30 s). When the host starts stopping, this middleware aborts the
-    /// inbound peer streams instead; the peers see a broken stream and reconnect to whoever is still up. Kestrel
-    /// stops before Orleans in either host, so the node hears nothing from its peers during the silo's shutdown either
-    /// way; this only removes the wait. TestingHost silos call this too.
+    /// them until the host's shutdown timeout. This middleware aborts the inbound peer streams when
+    /// <see cref="PeerStreamGate"/> says so (the Orleans silo has stopped, or the node stops); the peers see a broken
+    /// stream and reconnect to whoever is still up. TestingHost silos call this too.
     /// </summary>
     public static void EndPeerStreamsWhenStopping(IApplicationBuilder app, NodeOptions options)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
         int peerPort = new Uri(options.Self.PeerAddress).Port;
-        IHostApplicationLifetime lifetime = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>();
+        PeerStreamGate gate = app.ApplicationServices.GetRequiredService<PeerStreamGate>();
         app.Use(async (context, next) =>
         {
             if (context.Connection.LocalPort != peerPort)
@@ -113,7 +114,7 @@ public static class SiloHost
                 await next(context).ConfigureAwait(false);
                 return;
             }
-            using CancellationTokenRegistration abort = lifetime.ApplicationStopping.Register(static state => ((HttpContext)state!).Abort(), context);
+            using CancellationTokenRegistration abort = gate.Ending.Register(static state => ((HttpContext)state!).Abort(), context);
             await next(context).ConfigureAwait(false);
         });
     }
@@ -151,6 +152,11 @@ public static class SiloHost
         // start Orleans first and Kestrel last, so hosted services start concurrently; the node itself still starts
         // before all of them (SiloNode.StartingAsync).
         services.Configure<HostOptions>(host => host.ServicesStartConcurrently = true);
+        // Stopping concurrently too: Kestrel's stop waits for the peer streams, which end only once the Orleans silo has
+        // stopped (PeerStreamGate), so a sequential stop (Kestrel first) would wait out the shutdown timeout.
+        services.Configure<HostOptions>(host => host.ServicesStopConcurrently = true);
+        services.AddSingleton<PeerStreamGate>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PeerStreamGate.OrleansStopped>();
         return services;
     }
 

@@ -30,6 +30,7 @@ public static class RaftMessageCodec
             ConflictIndex = message.ConflictIndex,
             ReadRound = message.ReadRound,
             ReadRequestId = message.ReadRequestId,
+            LeadershipTransfer = message.LeadershipTransfer,
         };
         foreach (LogEntry entry in message.Entries)
         {
@@ -104,6 +105,7 @@ public static class RaftMessageCodec
             ReadRound = proto.ReadRound,
             ReadRequestId = proto.ReadRequestId,
             Snapshot = snapshot,
+            LeadershipTransfer = proto.LeadershipTransfer,
         };
     }
 

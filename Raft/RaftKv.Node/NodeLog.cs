@@ -19,4 +19,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "node {NodeId} stopped in {TotalMs} ms: peer mesh {MeshMs} ms, driver loop and FASTER checkpoint {DriverMs} ms, storage {StorageMs} ms")]
     public static partial void Stopped(ILogger logger, ulong nodeId, long totalMs, long meshMs, long driverMs, long storageMs);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "node {NodeId} is stopping and hands leadership to node {Target}")]
+    public static partial void HandingOffLeadership(ILogger logger, ulong nodeId, ulong target);
 }

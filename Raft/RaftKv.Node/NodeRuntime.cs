@@ -111,6 +111,9 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public string? ClientAddressOf(ulong nodeId) => Running.ClientAddressOf(nodeId);
 
+    /// <summary>See <see cref="RaftDriver.HandOffLeadershipAsync"/>; false when the node is not running.</summary>
+    public Task<bool> HandOffLeadershipAsync() => _driver?.HandOffLeadershipAsync() ?? Task.FromResult(false);
+
     public Task<CapturedSnapshot> CaptureSnapshotAsync(CancellationToken cancellationToken) => Running.CaptureSnapshotAsync(cancellationToken);
 
     private sealed class MeshTransport(PeerMesh mesh) : IRaftTransport

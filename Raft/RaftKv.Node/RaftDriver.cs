@@ -49,6 +49,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private bool _snapshotInProgress;
     private volatile bool _stopped;
     private HardState _savedHardState;
+    private TaskCompletionSource<bool>? _handOff;
 
     public RaftDriver(NodeOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger, Action<Exception> onFatal)
     {
@@ -153,6 +154,20 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         var captured = new TaskCompletionSource<CapturedSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
         Post(new Input.CaptureSnapshot(captured));
         return captured.Task;
+    }
+
+    /// <summary>
+    /// If this node leads, moves leadership to the most caught-up voter (Raft thesis 3.10) and completes once this
+    /// node has stepped down (true) or the transfer was refused or abandoned after an election timeout (false). A
+    /// stopping silo calls it first, so that the cluster does not wait an election timeout for a new leader and its
+    /// own last writes (Orleans leaving the membership table) are committed by a leader that is not going away.
+    /// Completes with false at once when this node is not the leader.
+    /// </summary>
+    public Task<bool> HandOffLeadershipAsync()
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.HandOffLeadership(done));
+        return done.Task;
     }
 
     public void OnSnapshotFailed(ulong peer) => _inbox.Writer.TryWrite(new Input.SnapshotFailed(peer));

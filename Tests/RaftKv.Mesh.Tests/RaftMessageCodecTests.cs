@@ -43,6 +43,7 @@ public sealed class RaftMessageCodecTests
         ReadRound = 77,
         ReadRequestId = ulong.MaxValue - 1,
         Snapshot = Snapshot,
+        LeadershipTransfer = true,
     };
 
     [Theory]
