@@ -10,14 +10,16 @@ using RaftKv.TestingHost;
 // Lifecycle numbers for a 3-silo cluster of real processes (the README cluster's configuration: RaftKv clustering,
 // LAN membership timing).
 //   dotnet run -c Release --project bench/RaftKv.LifecycleBench -- [stop] [idle] [--trials 6] [--idle-seconds 30]
-//                                                                  [--ports 28000-28999] [--etcd PATH]
+//                                                                  [--settle-seconds 120] [--ports 28000-28999] [--etcd PATH]
 // stop: SIGTERM one silo while its peers run (followers and the leader in turn), time until the process exits, restart
 //       it and wait until it is Active in Orleans' table again; a writer keeps one write in flight throughout, and every
 //       acknowledged write is read back at the end. Prints each trial and p50/max per role.
-// idle: CPU time (utime + stime from /proc/<pid>/stat) of each idle silo over --idle-seconds, as % of one core; then the
-//       same for each member of an idle 3-member etcd cluster when etcd is installed (apt-get install etcd-server).
+// idle: CPU time (utime + stime from /proc/<pid>/stat) of each idle silo over --idle-seconds, as % of one core, after
+//       --settle-seconds (the first minutes of a silo are dominated by tiered JIT recompilation: perf showed ~77% of
+//       its samples in the JIT 40-60 s after start); then the same for each member of an idle 3-member etcd cluster
+//       when etcd is installed (apt-get install etcd-server).
 bool runStop = false, runIdle = false;
-int trials = 6, idleSeconds = 30;
+int trials = 6, idleSeconds = 30, settleSeconds = 120;
 (int First, int Last) ports = (28_000, 29_000);
 string etcd = "etcd";
 for (int i = 0; i < args.Length; i++)
@@ -29,11 +31,12 @@ for (int i = 0; i < args.Length; i++)
         case "idle": runIdle = true; break;
         case "--trials" when int.TryParse(value, out int t) && t > 0: trials = t; i++; break;
         case "--idle-seconds" when int.TryParse(value, out int s) && s > 0: idleSeconds = s; i++; break;
+        case "--settle-seconds" when int.TryParse(value, out int s) && s >= 0: settleSeconds = s; i++; break;
         case "--ports" when value.Split('-') is [var first, var last] && int.TryParse(first, out int f) && int.TryParse(last, out int l) && l > f:
             ports = (f, l + 1); i++; break;
         case "--etcd" when value.Length > 0: etcd = value; i++; break;
         default:
-            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [stop] [idle] [--trials 6] [--idle-seconds 30] [--ports 28000-28999] [--etcd PATH]");
+            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [stop] [idle] [--trials 6] [--idle-seconds 30] [--settle-seconds 120] [--ports 28000-28999] [--etcd PATH]");
             return 2;
     }
 }
@@ -131,7 +134,8 @@ async Task MeasureStopAsync()
 async Task MeasureIdleAsync()
 {
     Console.WriteLine();
-    await Task.Delay(TimeSpan.FromSeconds(5)); // let start-up work (JIT, first table writes) settle
+    Console.WriteLine($"idle: settling {settleSeconds} s (start-up JIT), then measuring {idleSeconds} s");
+    await Task.Delay(TimeSpan.FromSeconds(settleSeconds));
     int[] pids = [.. cluster.Members.Select(m => cluster.ProcessId(m.Id) ?? throw new InvalidOperationException($"node {m.Id} is not running"))];
     double[] silo = await CpuPercentAsync(pids, idleSeconds);
     Console.WriteLine($"idle CPU over {idleSeconds} s (% of one core): silos {string.Join(", ", silo.Select(c => c.ToString("F2", CultureInfo.InvariantCulture)))}; mean {silo.Average():F2}");
