@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Orleans.Runtime;
 using RaftKv.Cli;
+using RaftKv.Grains.Membership;
 using RaftKv.Client;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
@@ -30,9 +32,10 @@ public sealed partial class SnapshotBackupTests
             string backup = Path.Combine(work, "backup.snap");
             List<KvItem> expected;
             ulong snapshotIndex;
-            // The source cluster keeps Orleans' membership table out of the store (development clustering), so every
-            // key in it is one this test wrote and the comparison below is of the whole store.
-            await using (var source = new SiloProcessCluster(extraArguments: ["--RaftKv:SnapshotThresholdBytes=1048576", "--RaftKv:Orleans:Clustering=Development"]))
+            // Both clusters keep Orleans' membership table in the store (RaftKv clustering, the default): the backup
+            // carries the old cluster's table, and the restored cluster's silos must still join. Every other key is
+            // this test's and is compared exactly.
+            await using (var source = new SiloProcessCluster())
             {
                 await source.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
                 await using RaftKvClient client = source.NewClient();
@@ -53,7 +56,7 @@ public sealed partial class SnapshotBackupTests
                 snapshotIndex = ulong.Parse(saved.Groups["index"].Value, CultureInfo.InvariantCulture);
                 Assert.Empty(Directory.GetFiles(work, "*.tmp", SearchOption.AllDirectories));
 
-                expected = [.. await client.ScanAsync("", limit: 10_000)];
+                expected = [.. (await client.ScanAsync("", limit: 10_000)).Where(i => !IsOrleansKey(i))];
                 Assert.Equal(120 - 17 + 1 + 2, expected.Count); // 17 deleted, one of them re-created, two more keys
                 // Nothing was written after the save, so the backup must reflect at least every revision in the store.
                 Assert.True(expected.Max(e => e.ModRevision) <= snapshotIndex, $"snapshot index {snapshotIndex} is below a revision it must contain");
@@ -72,9 +75,9 @@ public sealed partial class SnapshotBackupTests
             await restored.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
             await using RaftKvClient restoredClient = restored.NewClient();
 
-            // The restored cluster runs Orleans on RaftKv clustering (the default), which writes its table under the
-            // reserved __orleans/ prefix; everything else must be exactly the backup.
-            List<KvItem> actual = [.. (await restoredClient.ScanAsync("", limit: 10_000)).Where(i => !Encoding.UTF8.GetString(i.Key).StartsWith("__orleans/", StringComparison.Ordinal))];
+            // Orleans' table (under the reserved __orleans/ prefix) changes as silos come and go; everything else must
+            // be exactly the backup.
+            List<KvItem> actual = [.. (await restoredClient.ScanAsync("", limit: 10_000)).Where(i => !IsOrleansKey(i))];
             Assert.Equal(expected.Count, actual.Count);
             for (int i = 0; i < expected.Count; i++)
             {
@@ -90,6 +93,16 @@ public sealed partial class SnapshotBackupTests
                 await restored.WaitUntilAsync(async () => (await one.GetAsync("key/002", ReadConsistency.Stale))?.ModRevision == expected.Single(e => Encoding.UTF8.GetString(e.Key) == "key/002").ModRevision,
                     TimeSpan.FromSeconds(30), $"node {member.Id} serving the restored key/002");
             }
+            // The restored table still lists the old cluster's silos; the new silos join all the same, and the old
+            // ones, which never answer, are declared dead.
+            await using var table = new RaftKvMembershipTable(new RaftKvClusteringOptions { Endpoints = [.. restored.ClientAddresses] }, "raftkv");
+            await restored.WaitUntilAsync(async () =>
+            {
+                MembershipTableData data = await table.ReadAll();
+                var active = data.Members.Where(m => m.Item1.Status == SiloStatus.Active).Select(m => m.Item1.ProxyPort).Order().ToList();
+                return active.SequenceEqual(restored.OrleansGateways.Select(g => g.Port).Order());
+            }, TimeSpan.FromSeconds(120), "the restored cluster's three silos Active in the restored Orleans table, and only them");
+
             // The revision counter continues after the snapshot: a new write never reuses a restored revision.
             PutResult after = await restoredClient.PutAsync("key/000", "after-restore");
             Assert.True(after.ModRevision > snapshotIndex, $"new write got revision {after.ModRevision}, not above the snapshot's {snapshotIndex}");
@@ -163,6 +176,8 @@ public sealed partial class SnapshotBackupTests
             Directory.Delete(work, recursive: true);
         }
     }
+
+    private static bool IsOrleansKey(KvItem item) => Encoding.UTF8.GetString(item.Key).StartsWith("__orleans/", StringComparison.Ordinal);
 
     /// <summary>A real snapshot file: a FASTER state machine with three keys, captured and framed as the gateway does.</summary>
     private static void WriteSnapshotFile(string directory, string file)
