@@ -42,7 +42,22 @@ public static class SiloHost
         }
         var options = app.Services.GetRequiredService<NodeOptions>();
         ShutdownWatchdog.Arm(app.Lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
-        await app.RunAsync();
+        try
+        {
+            await app.StartAsync();
+            await app.WaitForShutdownAsync(); // stops the host once stopping is requested
+        }
+        catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // SIGTERM arrived while the host was still starting (Orleans joining its cluster): the start was cancelled.
+            // That is a stop request, not a crash (it used to end in an unhandled exception, abort and exit code 134):
+            // stop what did start, through the same path as any stop.
+            await app.StopAsync();
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
         return Environment.ExitCode;
     }
 
