@@ -18,4 +18,10 @@ internal static partial class KvGatewayLog
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "{Method} cancelled by the client.")]
     public static partial void Cancelled(ILogger logger, string method);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Streamed a snapshot backup at index {Index} (term {Term}): {TotalBytes} bytes.")]
+    public static partial void SnapshotSaved(ILogger logger, ulong index, ulong term, ulong totalBytes);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "A snapshot backup could not be produced.")]
+    public static partial void SnapshotFailed(ILogger logger, Exception error);
 }

@@ -9,8 +9,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using Orleans.Runtime;
 using RaftKv.ClientGateway;
 using RaftKv.Grains;
 using RaftKv.Grains.Membership;
@@ -43,31 +45,52 @@ public static class SiloHost
         }
         var options = app.Services.GetRequiredService<NodeOptions>();
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RaftKv.Silo.SiloHost");
-        IHostApplicationLifetime lifetime = app.Lifetime; // resolved now: the container is disposed when RunAsync throws
+        IHostApplicationLifetime lifetime = app.Lifetime; // resolved now: the container is disposed when the start fails
         ShutdownWatchdog.Arm(lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + ShutdownWatchdogMargin);
         try
         {
-            await app.RunAsync();
+            await app.StartAsync();
+            await app.WaitForShutdownAsync(); // stops the host once stopping is requested
         }
         catch (Exception e) when (e is not OutOfMemoryException && lifetime.ApplicationStopping.IsCancellationRequested)
         {
             // Asked to stop (SIGTERM, Ctrl+C, parent gone, fatal node error) while still starting, e.g. while Orleans was
             // joining the cluster: the start fails with cancellations (OperationCanceledException, Orleans'
-            // OrleansLifecycleCanceledException, or an AggregateException of them). A clean stop, not a crash.
+            // OrleansLifecycleCanceledException, or an AggregateException of them). A clean stop, not a crash: stop
+            // what did start, through the same path as any stop.
             SiloLog.StoppedWhileStarting(logger, options.NodeId);
+            await StopQuietlyAsync(app);
         }
         catch (Microsoft.Extensions.Options.OptionsValidationException e)
         {
             // Options bound with ValidateOnStart (RaftKv:Grains, RaftKv:Clustering): one line per failure, each naming its setting.
             await Console.Error.WriteLineAsync("invalid silo configuration:\n  " + string.Join("\n  ", e.Failures));
+            await StopQuietlyAsync(app);
             return 2;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SiloLog.FailedToStart(logger, options.NodeId, e);
+            await StopQuietlyAsync(app);
             return 1;
         }
+        finally
+        {
+            await app.DisposeAsync();
+        }
         return Environment.ExitCode;
+    }
+
+    /// <summary>Stops what started after a failed start; a failure to stop is not worth more than the start's.</summary>
+    private static async Task StopQuietlyAsync(WebApplication app)
+    {
+        try
+        {
+            await app.StopAsync();
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or InvalidOperationException or AggregateException)
+        {
+        }
     }
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -196,17 +219,16 @@ public static class SiloHost
 
     /// <summary>
     /// Peers hold their streams to this node open for as long as both run, so Kestrel's graceful stop would wait for
-    /// them until the host's shutdown timeout (30 s). When the host starts stopping, this middleware aborts the
-    /// inbound peer streams instead; the peers see a broken stream and reconnect to whoever is still up. Kestrel
-    /// stops before Orleans in either host, so the node hears nothing from its peers during the silo's shutdown either
-    /// way; this only removes the wait. TestingHost silos call this too.
+    /// them until the host's shutdown timeout. This middleware aborts the inbound peer streams when
+    /// <see cref="PeerStreamGate"/> says so (the Orleans silo has stopped, or the node stops); the peers see a broken
+    /// stream and reconnect to whoever is still up. TestingHost silos call this too.
     /// </summary>
     public static void EndPeerStreamsWhenStopping(IApplicationBuilder app, NodeOptions options)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
         int peerPort = options.PeerListenUri.Port;
-        IHostApplicationLifetime lifetime = app.ApplicationServices.GetRequiredService<IHostApplicationLifetime>();
+        PeerStreamGate gate = app.ApplicationServices.GetRequiredService<PeerStreamGate>();
         app.Use(async (context, next) =>
         {
             if (context.Connection.LocalPort != peerPort)
@@ -214,7 +236,7 @@ public static class SiloHost
                 await next(context).ConfigureAwait(false);
                 return;
             }
-            using CancellationTokenRegistration abort = lifetime.ApplicationStopping.Register(static state => ((HttpContext)state!).Abort(), context);
+            using CancellationTokenRegistration abort = gate.Ending.Register(static state => ((HttpContext)state!).Abort(), context);
             await next(context).ConfigureAwait(false);
         });
     }
@@ -256,6 +278,11 @@ public static class SiloHost
         // start Orleans first and Kestrel last, so hosted services start concurrently; the node itself still starts
         // before all of them (SiloNode.StartingAsync).
         services.Configure<HostOptions>(host => host.ServicesStartConcurrently = true);
+        // Stopping concurrently too: Kestrel's stop waits for the peer streams, which end only once the Orleans silo has
+        // stopped (PeerStreamGate), so a sequential stop (Kestrel first) would wait out the shutdown timeout.
+        services.Configure<HostOptions>(host => host.ServicesStopConcurrently = true);
+        services.AddSingleton<PeerStreamGate>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PeerStreamGate.OrleansStopped>();
         return services;
     }
 

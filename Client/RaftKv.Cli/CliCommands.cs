@@ -45,6 +45,7 @@ internal static class CliCommands
         root.Subcommands.Add(Scan(cli));
         root.Subcommands.Add(StatusCommand.Build(cli, Endpoints, Output));
         foreach (Command command in MemberCommands.Build(cli, Endpoints, Output)) root.Subcommands.Add(command);
+        root.Subcommands.Add(SnapshotCommands.Build(cli));
         root.Subcommands.Add(CertificateCommands.Build(cli));
         root.Subcommands.Add(Completion(cli, root));
         return root;

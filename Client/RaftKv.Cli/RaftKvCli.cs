@@ -32,7 +32,7 @@ public static class RaftKvCli
           1  key not found (get, del) or compare-and-swap failed (cas)
           2  usage error
           3  cluster unavailable (no leader, unreachable, timed out)
-          4  invalid argument (empty or oversized key or value, ...)
+          4  invalid argument (empty or oversized key or value, a damaged snapshot file, a non-empty --data-dir, ...)
           5  any other error (including an expired session, or a membership change the cluster refused)
         """;
 

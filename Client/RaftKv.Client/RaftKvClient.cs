@@ -197,6 +197,81 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         throw last!;
     }
 
+    /// <summary>
+    /// Streams a consistent snapshot from the leader into <paramref name="destination"/> (the snapshot store's file
+    /// format; see raftkv.proto's SaveSnapshot) and checks the length and CRC32C the leader sent with it. A refusal
+    /// before any byte arrived (a follower's leader hint, no leader yet) is retried like any request; a failure after
+    /// bytes were written is not, since they are already in <paramref name="destination"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The bytes received do not match the length or checksum the leader sent.</exception>
+    public async Task<SnapshotSaveResult> SaveSnapshotAsync(Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        await MaybeDiscoverLeaderAsync(cancellationToken).ConfigureAwait(false);
+        RpcException? last = null;
+        int backoffMs = _options.InitialBackoffMs;
+        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        {
+            if (attempt > 1)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _timeProvider, cancellationToken).ConfigureAwait(false);
+                backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
+            }
+            string endpoint = CurrentEndpoint;
+            ulong received = 0;
+            try
+            {
+                using var call = Channel(endpoint).Kv.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(cancellationToken: cancellationToken));
+                uint crc = 0xFFFF_FFFF;
+                while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    SaveSnapshotResponse message = call.ResponseStream.Current;
+                    if (message.Done)
+                    {
+                        uint actual = ~crc;
+                        if (message.TotalBytes != received || message.Crc32C != actual)
+                        {
+                            throw new InvalidDataException(
+                                $"the snapshot arrived damaged: received {received} bytes with CRC32C 0x{actual:x8}, the leader sent {message.TotalBytes} bytes with CRC32C 0x{message.Crc32C:x8}");
+                        }
+                        await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        return new SnapshotSaveResult(message.Index, message.Term, message.TotalBytes, message.Crc32C, endpoint);
+                    }
+                    crc = Crc32CAppend(crc, message.Data.Span);
+                    received += (ulong)message.Data.Length;
+                    await destination.WriteAsync(message.Data.Memory, cancellationToken).ConfigureAwait(false);
+                }
+                throw new InvalidDataException($"the snapshot stream ended after {received} bytes without its final checksum message (truncated)");
+            }
+            catch (RpcException failure) when (received == 0 && IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
+            {
+                last = failure;
+                if (KvMetadata.LeaderEndpoint(failure) is { } leader) Prefer(leader);
+                else RotateFrom(endpoint);
+            }
+            catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
+            }
+        }
+        throw last!;
+    }
+
+    /// <summary>CRC32C (Castagnoli) running state, the same checksum the snapshot store uses (RaftKv.Storage.Crc32C).</summary>
+    private static uint Crc32CAppend(uint state, ReadOnlySpan<byte> data)
+    {
+        int i = 0;
+        for (; i + 8 <= data.Length; i += 8)
+        {
+            state = System.Numerics.BitOperations.Crc32C(state, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
+        }
+        for (; i < data.Length; i++)
+        {
+            state = System.Numerics.BitOperations.Crc32C(state, data[i]);
+        }
+        return state;
+    }
+
     public ValueTask DisposeAsync()
     {
         Dispose();

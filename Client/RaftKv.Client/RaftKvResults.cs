@@ -52,3 +52,6 @@ public sealed class RaftKvSessionExpiredException(bool inDoubt, RpcException inn
 {
     public bool InDoubt { get; } = inDoubt;
 }
+
+/// <summary>A snapshot saved by <see cref="RaftKvClient.SaveSnapshotAsync"/>: the log index it reflects, that entry's term, its size and CRC32C, and the gateway that sent it.</summary>
+public sealed record SnapshotSaveResult(ulong Index, ulong Term, ulong TotalBytes, uint Crc32C, string Endpoint);

@@ -56,6 +56,26 @@ public interface IRaftKvNode
 
     /// <summary>Leader only: moves leadership to a voter and completes once it leads (Raft thesis 3.10). Errors as <see cref="AddLearnerAsync"/>.</summary>
     Task<ClusterMembership> TransferLeadershipAsync(ulong target, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Captures the applied state as it is now (cheap: O(sessions) on the driver thread) with the Raft metadata a
+    /// snapshot file records (index = the applied index, its term, the configuration there), for a backup. Call
+    /// <see cref="ReadIndexAsync"/> first so the image holds every write acknowledged before the call. The caller
+    /// must dispose the result: it holds the state machine's store until then.
+    /// </summary>
+    Task<CapturedSnapshot> CaptureSnapshotAsync(CancellationToken cancellationToken) =>
+        throw new NotSupportedException("this node cannot capture snapshots");
+}
+
+/// <summary>A point-in-time image of the applied state and its Raft metadata; see <see cref="IRaftKvNode.CaptureSnapshotAsync"/>.</summary>
+public sealed class CapturedSnapshot(SnapshotMetadata metadata, IStateMachineSnapshot image) : IDisposable
+{
+    public SnapshotMetadata Metadata { get; } = metadata;
+
+    /// <summary>Writes the state machine's bytes (the data part of a snapshot file); may run on any thread.</summary>
+    public IStateMachineSnapshot Image { get; } = image;
+
+    public void Dispose() => Image.Dispose();
 }
 
 /// <summary>This node is not the leader; <see cref="LeaderHint"/> names the leader if known (0 if not).</summary>

@@ -16,4 +16,10 @@ internal static partial class NodeLog
 
     [LoggerMessage(EventId = 1104, Level = LogLevel.Information, Message = "node {NodeId} compacted its log through {Index}; {Segments} WAL segments remain")]
     public static partial void Compacted(ILogger logger, ulong nodeId, ulong index, int segments);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "node {NodeId} stopped in {TotalMs} ms: peer mesh {MeshMs} ms, driver loop and FASTER checkpoint {DriverMs} ms, storage {StorageMs} ms")]
+    public static partial void Stopped(ILogger logger, ulong nodeId, long totalMs, long meshMs, long driverMs, long storageMs);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "node {NodeId} is stopping and hands leadership to node {Target}")]
+    public static partial void HandingOffLeadership(ILogger logger, ulong nodeId, ulong target);
 }

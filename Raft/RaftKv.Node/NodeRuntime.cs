@@ -75,11 +75,22 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public async Task StopAsync()
     {
+        bool running = _driver is not null;
+        long start = _timeProvider.GetTimestamp();
         if (_mesh is not null) await _mesh.DisposeAsync().ConfigureAwait(false);
+        long meshStopped = _timeProvider.GetTimestamp();
         if (_driver is not null) await _driver.StopAsync().ConfigureAwait(false);
         _driver?.Dispose();
+        long driverStopped = _timeProvider.GetTimestamp();
         _stateMachine?.Dispose();
         _storage?.Dispose();
+        long stopped = _timeProvider.GetTimestamp();
+        if (running)
+        {
+            long Ms(long from, long to) => (long)_timeProvider.GetElapsedTime(from, to).TotalMilliseconds;
+            NodeLog.Stopped(_loggerFactory.CreateLogger<NodeRuntime>(), _options.NodeId, Ms(start, stopped), Ms(start, meshStopped),
+                Ms(meshStopped, driverStopped), Ms(driverStopped, stopped));
+        }
         _mesh = null;
         _driver = null;
         _stateMachine = null;
@@ -117,6 +128,11 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
     public Task<ClusterMembership> RemoveMemberAsync(ulong nodeId, CancellationToken cancellationToken) => Running.RemoveMemberAsync(nodeId, cancellationToken);
 
     public Task<ClusterMembership> TransferLeadershipAsync(ulong target, CancellationToken cancellationToken) => Running.TransferLeadershipAsync(target, cancellationToken);
+
+    /// <summary>See <see cref="RaftDriver.HandOffLeadershipAsync"/>; false when the node is not running.</summary>
+    public Task<bool> HandOffLeadershipAsync() => _driver?.HandOffLeadershipAsync() ?? Task.FromResult(false);
+
+    public Task<CapturedSnapshot> CaptureSnapshotAsync(CancellationToken cancellationToken) => Running.CaptureSnapshotAsync(cancellationToken);
 
     private sealed class MeshTransport(PeerMesh mesh) : IRaftTransport
     {

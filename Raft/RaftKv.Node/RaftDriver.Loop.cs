@@ -39,6 +39,16 @@ public sealed partial class RaftDriver
             public override void Fail(Exception error) => Chunker.TrySetException(error);
         }
 
+        public sealed record CaptureSnapshot(TaskCompletionSource<CapturedSnapshot> Captured) : Input
+        {
+            public override void Fail(Exception error) => Captured.TrySetException(error);
+        }
+
+        public sealed record HandOffLeadership(TaskCompletionSource<bool> Done) : Input
+        {
+            public override void Fail(Exception error) => Done.TrySetResult(false);
+        }
+
         public sealed record SnapshotWritten(SnapshotMetadata Metadata, SnapshotWriter Writer, Exception? Error) : Input;
 
         public sealed record ChangeConfiguration(Func<RaftNode, ProposeResult> Change, TaskCompletionSource<ClusterConfiguration> Done) : Input
@@ -67,9 +77,12 @@ public sealed partial class RaftDriver
                 ProcessReady();
                 _status = _raft.Status;
                 MaybeFinishTransfers();
+                MaybeFinishHandOff();
             }
             FailAllPending(new UnavailableException("the node is shutting down"));
-            _stateMachine.CheckpointAsync().GetAwaiter().GetResult();
+            _handOff?.TrySetResult(false);
+            // A checkpoint only shortens the next start's replay; when the replay is short, stop sooner instead.
+            if (_appliedSinceCheckpoint >= (ulong)_options.CheckpointOnStopMinEntries) _stateMachine.CheckpointAsync().GetAwaiter().GetResult();
         }
         catch (Exception e)
         {
@@ -106,6 +119,15 @@ public sealed partial class RaftDriver
                     ? null
                     : new SnapshotChunker(_storage.Snapshots, new SnapshotTransferOptions()));
                 break;
+            case Input.CaptureSnapshot capture:
+                // Between Readys the core and the state machine agree on the applied index, so the metadata and the
+                // image describe the same state.
+                ulong applied = _stateMachine.AppliedIndex;
+                capture.Captured.TrySetResult(new CapturedSnapshot(_raft.DescribeSnapshot(applied), _stateMachine.TakeSnapshot()));
+                break;
+            case Input.HandOffLeadership handOff:
+                StartHandOff(handOff.Done);
+                break;
             case Input.SnapshotFailed failed:
                 _raft.ReportSnapshotFailure(failed.Peer);
                 break;
@@ -122,6 +144,29 @@ public sealed partial class RaftDriver
                 RefreshAddresses(learn.Members);
                 break;
         }
+    }
+
+    private void StartHandOff(TaskCompletionSource<bool> done)
+    {
+        ulong target = _raft.MostCaughtUpVoter();
+        if (target == 0 || _raft.TransferLeadership(target).Outcome != TransferLeadershipOutcome.Started)
+        {
+            done.TrySetResult(false);
+            return;
+        }
+        NodeLog.HandingOffLeadership(_logger, _options.NodeId, target);
+        _handOff?.TrySetResult(false);
+        _handOff = done;
+    }
+
+    /// <summary>A hand-off ends when this node is no longer leader (done) or leads with no transfer in progress (abandoned).</summary>
+    private void MaybeFinishHandOff()
+    {
+        if (_handOff is null) return;
+        if (_raft.Role != RaftRole.Leader) _handOff.TrySetResult(true);
+        else if (_raft.LeadershipTransferTarget == 0) _handOff.TrySetResult(false);
+        else return;
+        _handOff = null;
     }
 
     private void HandlePropose(Input.Propose propose)

@@ -57,6 +57,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private bool _snapshotInProgress;
     private volatile bool _stopped;
     private HardState _savedHardState;
+    private TaskCompletionSource<bool>? _handOff;
 
     public RaftDriver(NodeOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger, Action<Exception> onFatal)
     {
@@ -153,6 +154,30 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         return chunker.Task.WaitAsync(cancellationToken);
     }
 
+    public Task<CapturedSnapshot> CaptureSnapshotAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        // Not WaitAsync(cancellationToken): a capture the caller stopped waiting for would hold the store forever.
+        // The driver answers at its next drain (or fails it at shutdown), so this wait is short.
+        var captured = new TaskCompletionSource<CapturedSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.CaptureSnapshot(captured));
+        return captured.Task;
+    }
+
+    /// <summary>
+    /// If this node leads, moves leadership to the most caught-up voter (Raft thesis 3.10) and completes once this
+    /// node has stepped down (true) or the transfer was refused or abandoned after an election timeout (false). A
+    /// stopping silo calls it first, so that the cluster does not wait an election timeout for a new leader and its
+    /// own last writes (Orleans leaving the membership table) are committed by a leader that is not going away.
+    /// Completes with false at once when this node is not the leader.
+    /// </summary>
+    public Task<bool> HandOffLeadershipAsync()
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Input.HandOffLeadership(done));
+        return done.Task;
+    }
+
     public void OnSnapshotFailed(ulong peer) => _inbox.Writer.TryWrite(new Input.SnapshotFailed(peer));
 
     private void Post(Input input)
@@ -160,7 +185,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         if (_stopped || !_inbox.Writer.TryWrite(input)) input.Fail(new UnavailableException("the node is shutting down", mayHaveBeenApplied: false));
     }
 
-    /// <summary>Stops the loop, fails everything pending, and checkpoints FASTER so a restart replays little.</summary>
+    /// <summary>Stops the loop, fails everything pending, and checkpoints FASTER if the restart would otherwise replay many entries (NodeOptions.CheckpointOnStopMinEntries).</summary>
     public async Task StopAsync()
     {
         if (_stopped) return;

@@ -43,6 +43,23 @@ public sealed partial class RaftNode
         return new TransferLeadershipResult(TransferLeadershipOutcome.Started, Id);
     }
 
+    /// <summary>
+    /// Leader only: the voter (other than this node) whose log matches the most of this leader's, the cheapest target
+    /// for <see cref="TransferLeadership"/> (a node handing off before it stops); ties go to the lowest id. 0 when
+    /// this node is not the leader or there is no other voter.
+    /// </summary>
+    public ulong MostCaughtUpVoter()
+    {
+        if (Role != RaftRole.Leader) return 0;
+        ulong best = 0, bestMatch = 0;
+        foreach (ulong voter in Configuration.Voters.Order())
+        {
+            if (voter == Id || !_progress.TryGetValue(voter, out Progress? progress)) continue;
+            if (best == 0 || progress.Match > bestMatch) (best, bestMatch) = (voter, progress.Match);
+        }
+        return best;
+    }
+
     /// <summary>Sends TimeoutNow once the target holds everything this leader has (thesis 3.10, step 2).</summary>
     private void MaybeSendTimeoutNow()
     {

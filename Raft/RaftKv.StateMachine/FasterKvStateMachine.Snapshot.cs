@@ -77,7 +77,33 @@ public sealed partial class FasterKvStateMachine
         Volatile.Write(ref _appliedIndex, (long)index);
     }
 
-    private SessionTableImage Load(ulong index, Stream snapshot, ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session)
+    private SessionTableImage Load(ulong index, Stream snapshot, ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session) =>
+        ReadSnapshot(index, snapshot, _options, (key, createIndex, modIndex, value) => FasterStore.Upsert(session, key, createIndex, modIndex, value, 0));
+
+    /// <summary>
+    /// Checks a snapshot made by <see cref="IStateMachineSnapshot.WriteTo"/> without loading it anywhere: its format,
+    /// its index, key order, size limits and SHA-256. Offline tools (<c>raftkv snapshot restore</c>) use it to refuse a
+    /// bad backup before writing anything. Returns the number of keys.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The bytes are not a valid snapshot at <paramref name="index"/>.</exception>
+    public static ulong VerifySnapshot(ulong index, Stream snapshot, StateMachineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(options);
+        ulong keys = 0;
+        try
+        {
+            ReadSnapshot(index, snapshot, options, (_, _, _, _) => keys++);
+        }
+        catch (EndOfStreamException truncated)
+        {
+            throw new InvalidDataException("the snapshot ends early (truncated)", truncated);
+        }
+        return keys;
+    }
+
+    /// <summary>The one parser of the snapshot format: hands every key to <paramref name="onKey"/> in ascending order.</summary>
+    private static SessionTableImage ReadSnapshot(ulong index, Stream snapshot, StateMachineOptions options, Action<byte[], ulong, ulong, byte[]> onKey)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var input = new HashingReadStream(snapshot, hash);
@@ -94,15 +120,14 @@ public sealed partial class FasterKvStateMachine
         Span<byte> versions = stackalloc byte[16];
         for (ulong i = 0; i < count; i++)
         {
-            byte[] key = ReadBlock(input, _options.MaxKeyBytes);
+            byte[] key = ReadBlock(input, options.MaxKeyBytes);
             if (key.Length == 0 || (previousKey is not null && ByteArrayComparer.Instance.Compare(previousKey, key) >= 0))
             {
                 throw new InvalidDataException("snapshot keys are empty or not strictly ascending");
             }
             input.ReadExactly(versions);
-            byte[] value = ReadBlock(input, _options.MaxValueBytes);
-            FasterStore.Upsert(session, key, BinaryPrimitives.ReadUInt64LittleEndian(versions),
-                BinaryPrimitives.ReadUInt64LittleEndian(versions[8..]), value, 0);
+            byte[] value = ReadBlock(input, options.MaxValueBytes);
+            onKey(key, BinaryPrimitives.ReadUInt64LittleEndian(versions), BinaryPrimitives.ReadUInt64LittleEndian(versions[8..]), value);
             previousKey = key;
         }
         byte[] expected = hash.GetHashAndReset();

@@ -39,13 +39,14 @@ public sealed class SiloProcessCluster : IAsyncDisposable
     /// <param name="extraArguments">More configuration for every silo, e.g. "--RaftKv:ElectionTimeoutMs=500".</param>
     /// <param name="portRange">Where to pick the silos' ports (first inclusive, last exclusive); 20000-32000 by default.</param>
     /// <param name="nodeArguments">More configuration for one silo (by node id), after <paramref name="extraArguments"/>.</param>
+    /// <param name="start">False to start no silo yet (e.g. to seed the data directories first); call <see cref="Start"/> for each.</param>
     /// <param name="tls">
     /// Run the cluster with TLS (docs/security.md): a development CA under the cluster's folder, https:// addresses,
     /// mutual TLS between nodes, Orleans TLS, and client authentication by the "admin" client certificate or
     /// <see cref="ClientToken"/>. The harness's own calls present the admin certificate.
     /// </param>
     public SiloProcessCluster(int nodes = 3, IReadOnlyList<string>? extraArguments = null, (int First, int Last)? portRange = null,
-        Func<ulong, IEnumerable<string>>? nodeArguments = null, bool tls = false)
+        Func<ulong, IEnumerable<string>>? nodeArguments = null, bool tls = false, bool start = true)
     {
         _extraArguments = extraArguments ?? ["--RaftKv:SnapshotThresholdBytes=1048576"];
         _nodeArguments = nodeArguments ?? (_ => []);
@@ -78,8 +79,14 @@ public sealed class SiloProcessCluster : IAsyncDisposable
             PrimarySiloEndpoint = $"127.0.0.1:{ports[2 * nodes]}",
         });
         _initialMembers = [.. _members];
-        foreach (NodeMember member in Members) Start(member.Id);
+        if (start)
+        {
+            foreach (NodeMember member in Members) Start(member.Id);
+        }
     }
+
+    /// <summary>Where node <paramref name="id"/> keeps its data (RaftKv:DataDirectory).</summary>
+    public string DataDirectory(ulong id) => Path.Combine(_root, $"node{id}");
 
     private readonly List<NodeMember> _members;
     private readonly IReadOnlyList<NodeMember> _initialMembers;
@@ -221,7 +228,7 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         start.ArgumentList.Add(typeof(SiloHost).Assembly.Location);
         bool joining = _joinThrough.TryGetValue(id, out string? joinThrough);
         IReadOnlyList<NodeMember> members = joining ? [self] : _initialMembers;
-        foreach (string arg in LocalCluster.SiloArguments(self, members, Path.Combine(_root, $"node{id}"), _orleans[id])) start.ArgumentList.Add(arg);
+        foreach (string arg in LocalCluster.SiloArguments(self, members, DataDirectory(id), _orleans[id])) start.ArgumentList.Add(arg);
         if (joining) start.ArgumentList.Add($"--RaftKv:Join={joinThrough}");
         if (CertificateDirectory is not null)
         {
@@ -242,6 +249,9 @@ public sealed class SiloProcessCluster : IAsyncDisposable
 
     /// <summary>kill -9: the process gets no chance to flush or checkpoint anything.</summary>
     public bool IsRunning(ulong id) => _processes.GetValueOrDefault(id) is not null;
+
+    /// <summary>The operating-system process id of a running silo (for CPU accounting), or null.</summary>
+    public int? ProcessId(ulong id) => _processes.GetValueOrDefault(id)?.Id;
 
     public void Kill(ulong id)
     {

@@ -169,85 +169,12 @@ public sealed class SnapshotStore
     private void Load(string path)
     {
         using IFileHandle handle = _fileSystem.Open(path, FileOpenMode.OpenExisting);
-        long length = handle.Length;
-        Span<byte> fixedHeader = stackalloc byte[28];
-        if (length < 28 + TrailerSize || handle.Read(0, fixedHeader) != 28)
-        {
-            throw new SnapshotCorruptionException(path, "file is too short");
-        }
-        if (BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader[4..]) != FormatVersion)
-        {
-            throw new SnapshotCorruptionException(path, "bad magic or version");
-        }
-        uint configurationLength = BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader[24..]);
-        long dataOffset = 28L + configurationLength;
-        if (dataOffset + TrailerSize > length)
-        {
-            throw new SnapshotCorruptionException(path, "configuration length runs past the end of the file");
-        }
-
-        // Whole-file CRC and the CRC of the data (everything between the header and the trailer), in one streamed pass.
-        // The data CRC is what SnapshotChunker promises receivers, so it is checked too: a file whose trailer carries a
-        // wrong one would make every transfer fail its final check and restart forever.
-        uint state = Crc32C.InitialState;
-        uint dataState = Crc32C.InitialState;
-        byte[] buffer = new byte[1 << 20];
-        long covered = length - 4;
-        long dataEnd = length - TrailerSize;
-        for (long offset = 0; offset < covered;)
-        {
-            int count = (int)Math.Min(buffer.Length, covered - offset);
-            if (handle.Read(offset, buffer.AsSpan(0, count)) != count)
-            {
-                throw new SnapshotCorruptionException(path, "short read");
-            }
-            state = Crc32C.Append(state, buffer.AsSpan(0, count));
-            long from = Math.Max(offset, dataOffset);
-            long to = Math.Min(offset + count, dataEnd);
-            if (from < to)
-            {
-                dataState = Crc32C.Append(dataState, buffer.AsSpan((int)(from - offset), (int)(to - from)));
-            }
-            offset += count;
-        }
-        Span<byte> trailer = stackalloc byte[TrailerSize];
-        handle.Read(length - TrailerSize, trailer);
-        if (Crc32C.Finish(state) != BinaryPrimitives.ReadUInt32LittleEndian(trailer[12..]))
-        {
-            throw new SnapshotCorruptionException(path, "whole-file checksum mismatch");
-        }
-        long dataLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(trailer);
-        if (dataOffset + dataLength + TrailerSize != length)
-        {
-            throw new SnapshotCorruptionException(path, "data length does not match the file length");
-        }
-        if (Crc32C.Finish(dataState) != BinaryPrimitives.ReadUInt32LittleEndian(trailer[8..]))
-        {
-            throw new SnapshotCorruptionException(path, "data checksum mismatch (the whole-file checksum matched: a writer bug or a forged file)");
-        }
-        byte[] configuration = new byte[configurationLength];
-        if (handle.Read(28, configuration) != configuration.Length)
-        {
-            throw new SnapshotCorruptionException(path, "short read");
-        }
-        ClusterConfiguration decoded;
-        try
-        {
-            decoded = ClusterConfiguration.Decode(configuration);
-        }
-        catch (FormatException exception)
-        {
-            // The checksum matched, so these bytes were written like this: a writer bug or a forged file, not rot.
-            throw new SnapshotCorruptionException(path, $"the configuration does not decode: {exception.Message}");
-        }
-        Latest = new SnapshotMetadata(
-            BinaryPrimitives.ReadUInt64LittleEndian(fixedHeader[8..]),
-            BinaryPrimitives.ReadUInt64LittleEndian(fixedHeader[16..]),
-            decoded);
-        LatestLengthBytes = dataLength;
-        LatestDataCrc = BinaryPrimitives.ReadUInt32LittleEndian(trailer[8..]);
+        SnapshotFileInfo info = SnapshotFile.Verify(path, handle.Length, handle.Read);
+        Latest = info.Metadata;
+        LatestLengthBytes = info.DataLengthBytes;
+        LatestDataCrc = info.DataCrc;
         LatestPath = path;
-        LatestDataOffset = dataOffset;
+        LatestDataOffset = info.DataOffset;
     }
 
     private static string FileName(SnapshotMetadata metadata) =>
