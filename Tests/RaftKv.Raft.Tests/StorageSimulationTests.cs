@@ -11,16 +11,23 @@ public sealed class StorageSimulationTests(ITestOutputHelper output)
     public void Many_seeds_with_crashes_torn_writes_and_short_writes_on_the_real_WAL_have_no_violations()
     {
         var failures = new System.Collections.Concurrent.ConcurrentBag<SimulationResult>();
+        int transfers = 0, chunksLost = 0, resumed = 0;
         Parallel.For(1, 251, seed =>
         {
             SimulationResult result = new ClusterSimulation(SimulationOptions.Swarm((ulong)seed, storage: SimulatedStorageKind.WriteAheadLog)).Run();
+            Interlocked.Add(ref transfers, result.SnapshotTransfers);
+            Interlocked.Add(ref chunksLost, result.SnapshotChunksLost);
+            Interlocked.Add(ref resumed, result.SnapshotTransfersResumed);
             if (!result.Passed) failures.Add(result);
         });
+        output.WriteLine($"chunked snapshot transfers={transfers} chunksLost={chunksLost} resumed={resumed}");
         foreach (SimulationResult failure in failures.OrderBy(f => f.Seed).Take(5))
         {
             output.WriteLine($"seed {failure.Seed}: {string.Join(" | ", failure.Violations)}\n  {failure.ReplayCommand}");
         }
         Assert.Empty(failures);
+        // Snapshots travel in chunks through the real chunker and receiver; lost chunks break transfers, which resume.
+        Assert.True(transfers > 50 && chunksLost > 10 && resumed > 0, $"transfers={transfers} chunksLost={chunksLost} resumed={resumed}");
     }
 
     [Fact]

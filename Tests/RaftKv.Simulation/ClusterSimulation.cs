@@ -124,6 +124,9 @@ public sealed partial class ClusterSimulation
             StaleReads = ClientChecks.StaleReads,
             ClientRetries = ClientChecks.Retries,
             KeysGivenUp = ClientChecks.KeysGivenUp,
+            SnapshotTransfers = SnapshotTransfersCompleted,
+            SnapshotChunksLost = SnapshotChunksLost,
+            SnapshotTransfersResumed = SnapshotTransfersResumed,
         };
     }
 
@@ -169,6 +172,15 @@ public sealed partial class ClusterSimulation
                 break;
             case ClientResponseArrives response:
                 OnClientResponse(response.Request, response.Response);
+                break;
+            case ChunkArrives chunk:
+                OnSnapshotChunk(chunk);
+                break;
+            case ReceiptArrives receipt:
+                OnSnapshotReceipt(receipt);
+                break;
+            case TransferBroken broken:
+                EndSnapshotTransfer(broken.From, broken.To, broken.TransferId, failed: true);
                 break;
             case CheckpointDurable checkpoint when _nodes[checkpoint.Index].IsCurrent(checkpoint.Incarnation):
                 SimulatedNode checkpointed = _nodes[checkpoint.Index];
@@ -285,7 +297,8 @@ public sealed partial class ClusterSimulation
         CheckLeadershipLossReported(node, ready);
         foreach (Message message in ready.Messages) SendMessage(node, message);
         byte[]? snapshotData = ready.Snapshot is { } snapshot ? node.TakeStagedSnapshot(snapshot.Index) : null;
-        if (ready.Snapshot is not null && snapshotData is null)
+        bool published = ready.Snapshot is not null && node.Storage.Snapshots?.Latest == ready.Snapshot;
+        if (ready.Snapshot is not null && snapshotData is null && !published)
         {
             _checker.Violation($"node {node.Id} installs snapshot {ready.Snapshot} that was never received");
             return;
@@ -352,6 +365,11 @@ public sealed partial class ClusterSimulation
     private void SendMessage(SimulatedNode from, Message message)
     {
         byte[]? snapshotData = null;
+        if (message.Type == MessageType.InstallSnapshot && from.Storage.Snapshots is not null)
+        {
+            StartSnapshotTransfer(from, message);
+            return;
+        }
         if (message.Type == MessageType.InstallSnapshot)
         {
             // The transport streams the latest snapshot file beside the message, which may be newer than the one

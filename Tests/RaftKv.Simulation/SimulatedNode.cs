@@ -52,6 +52,9 @@ internal sealed class SimulatedNode(ulong id, ISimulatedStorage storage)
     /// <summary>Reads with a confirmed read index, waiting until this node has applied it.</summary>
     public PriorityQueue<ClientRequest, ulong> ReadsWaitingForApply { get; } = new();
 
+    /// <summary>The receiving side of chunked InstallSnapshot (volatile: a crash forgets it; the store keeps or cleans its temp file).</summary>
+    public RaftKv.Storage.Snapshots.SnapshotReceiver? SnapshotReceiver { get; set; }
+
     public bool IsCurrent(int incarnation) => IsUp && incarnation == Incarnation;
 
     public void Start(PersistentState state, byte[]? snapshotData, RaftOptions options, StateMachineOptions stateMachineOptions)
@@ -83,6 +86,7 @@ internal sealed class SimulatedNode(ulong id, ISimulatedStorage storage)
         Proposals.Clear();
         Reads.Clear();
         ReadsWaitingForApply.Clear();
+        SnapshotReceiver = null;
         storage.Crash();
         Incarnation++;
     }

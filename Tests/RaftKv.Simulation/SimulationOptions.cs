@@ -82,6 +82,9 @@ public sealed record SimulationOptions
     /// <summary>Client sessions expire after this much log time without a command (the state machine's rule).</summary>
     public long SessionTimeoutMs { get; init; } = 60_000;
 
+    /// <summary>WAL storage only: InstallSnapshot travels in chunks of this many bytes (the real chunker and receiver); lost chunks and receipts break the transfer, which resumes.</summary>
+    public int SnapshotChunkBytes { get; init; } = 256;
+
     /// <summary>FASTER checkpoint policy: a checkpoint starts after this many applied entries (it becomes durable some time later).</summary>
     public int CheckpointEveryEntries { get; init; } = 50;
     public int SafetyPhaseMs { get; init; } = 5_000;
@@ -142,6 +145,7 @@ public sealed record SimulationOptions
             StaleReadShare = random.Chance(0.5) ? 0 : random.NextDouble() * 0.3,
             SessionTimeoutMs = random.Chance(0.7) ? 60_000 : random.Next(300, 3000),
             CheckpointEveryEntries = random.Next(5, 200),
+            SnapshotChunkBytes = random.Next(32, 1024),
         };
     }
 
@@ -149,5 +153,5 @@ public sealed record SimulationOptions
         $"nodes={NodeCount} latency={MinLatencyMs}-{MaxLatencyMs}ms drop={DropRate:F2} dup={DuplicateRate:F2} " +
         $"partitionEvery={MeanPartitionIntervalMs}ms crashEvery={MeanCrashIntervalMs}ms snapshotAt={SnapshotThresholdBytes}B shortWrites={ShortWriteProbability:F3} " +
         $"churnEvery={MeanMembershipChangeIntervalMs}ms spares={SpareNodeCount} reads={ReadProbability:F2} stale={StaleReadShare:F2} clients={ClientCount} keys={KeyCount} " +
-        $"clientDrop={ClientMessageDropRate:F2} sessionTimeout={SessionTimeoutMs}ms checkpointEvery={CheckpointEveryEntries} storage={Storage} bug={Bug}";
+        $"clientDrop={ClientMessageDropRate:F2} sessionTimeout={SessionTimeoutMs}ms checkpointEvery={CheckpointEveryEntries} chunk={SnapshotChunkBytes}B storage={Storage} bug={Bug}";
 }

@@ -34,6 +34,13 @@ public sealed record SimulationResult(
     /// <summary>Keys whose linearizability search exceeded its budget (neither passed nor failed).</summary>
     public int KeysGivenUp { get; init; }
 
+    /// <summary>Chunked InstallSnapshot transfers completed (WAL storage), and chunks or receipts lost on the way.</summary>
+    public int SnapshotTransfers { get; init; }
+
+    public int SnapshotChunksLost { get; init; }
+
+    public int SnapshotTransfersResumed { get; init; }
+
     /// <summary>The one-line command that replays this run exactly.</summary>
     public string ReplayCommand =>
         $"dotnet run -c Release --project Tests/RaftKv.Simulator -- --seed {Seed}" +
