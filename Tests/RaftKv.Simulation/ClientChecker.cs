@@ -25,6 +25,9 @@ public sealed class ClientChecker(ClusterChecker cluster)
 
     public int Retries { get; set; }
 
+    /// <summary>Writes answered SessionExpired (or UnknownSession): their outcome is unknown and the client registers again.</summary>
+    public int SessionsExpired { get; set; }
+
     public int KeysGivenUp { get; private set; }
 
     /// <summary>

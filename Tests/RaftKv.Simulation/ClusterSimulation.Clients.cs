@@ -208,6 +208,7 @@ public sealed partial class ClusterSimulation
                 // An earlier attempt may have been applied before the session expired: the outcome is unknown.
                 Record(client, op, op.Kind == ClientOpKind.Put ? OpKind.Put : OpKind.Cas, Outcome.Info, op.Value, note: $"node {response.NodeId}: {reply.Status}");
                 client.SessionId = 0;
+                ClientChecks.SessionsExpired++;
                 break;
             default:
                 _checker.Violation($"client {client.Id}: {op.Kind} {op.Key} sequence {op.Sequence} answered {reply.Status} {reply.Message} by node {response.NodeId}");

@@ -124,6 +124,7 @@ public sealed partial class ClusterSimulation
             StaleReads = ClientChecks.StaleReads,
             ClientRetries = ClientChecks.Retries,
             KeysGivenUp = ClientChecks.KeysGivenUp,
+            SessionsExpired = ClientChecks.SessionsExpired,
             SnapshotTransfers = SnapshotTransfersCompleted,
             SnapshotChunksLost = SnapshotChunksLost,
             SnapshotTransfersResumed = SnapshotTransfersResumed,

@@ -31,6 +31,9 @@ public sealed record SimulationResult(
     /// <summary>Requests clients sent again after a timeout (lost request or reply, crashed node).</summary>
     public int ClientRetries { get; init; }
 
+    /// <summary>Client writes that found their session expired (unknown outcome; the client registered again).</summary>
+    public int SessionsExpired { get; init; }
+
     /// <summary>Keys whose linearizability search exceeded its budget (neither passed nor failed).</summary>
     public int KeysGivenUp { get; init; }
 

@@ -24,7 +24,7 @@ if (arguments.ElectionTrials > 0)
 var stopwatch = Stopwatch.StartNew();
 int runs = 0, failures = 0;
 long simulatedMs = 0, elections = 0, commits = 0, events = 0, membershipChanges = 0, transfers = 0, reads = 0;
-long acknowledgedWrites = 0, linearizableReads = 0, staleReads = 0, retries = 0, keysGivenUp = 0, snapshotTransfers = 0, chunksLost = 0, resumed = 0;
+long acknowledgedWrites = 0, linearizableReads = 0, staleReads = 0, retries = 0, keysGivenUp = 0, snapshotTransfers = 0, chunksLost = 0, resumed = 0, expired = 0;
 var failed = new List<SimulationResult>();
 object gate = new();
 Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
@@ -51,6 +51,7 @@ Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new Parall
         snapshotTransfers += result.SnapshotTransfers;
         chunksLost += result.SnapshotChunksLost;
         resumed += result.SnapshotTransfersResumed;
+        expired += result.SessionsExpired;
         if (!result.Passed)
         {
             failures++;
@@ -69,7 +70,7 @@ foreach (SimulationResult result in failed.OrderBy(r => r.Seed))
 Console.WriteLine(
     $"seeds={runs} violations={failures} simulated={TimeSpan.FromMilliseconds(simulatedMs).TotalHours:F1}h elections={elections} " +
     $"commits={commits} membershipChanges={membershipChanges} transfers={transfers} readIndexes={reads} ackedWrites={acknowledgedWrites} " +
-    $"linearizableReads={linearizableReads} staleReads={staleReads} clientRetries={retries} keysGivenUp={keysGivenUp} " +
+    $"linearizableReads={linearizableReads} staleReads={staleReads} clientRetries={retries} sessionsExpired={expired} keysGivenUp={keysGivenUp} " +
     $"snapshotTransfers={snapshotTransfers} chunksLost={chunksLost} transfersResumed={resumed} events={events} wall={stopwatch.Elapsed.TotalSeconds:F1}s");
 return failures == 0 ? 0 : 1;
 
