@@ -47,9 +47,15 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
     [Fact]
     public void The_same_seed_replays_the_same_run()
     {
-        SimulationResult first = new ClusterSimulation(SimulationOptions.Swarm(77)).Run();
-        SimulationResult second = new ClusterSimulation(SimulationOptions.Swarm(77)).Run();
-        Assert.Equal((first.Events, first.Commits, first.Elections, first.SimulatedMs), (second.Events, second.Commits, second.Elections, second.SimulatedMs));
+        foreach (SimulatedStorageKind storage in new[] { SimulatedStorageKind.Memory, SimulatedStorageKind.WriteAheadLog })
+        {
+            SimulationResult first = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
+            SimulationResult second = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
+            Assert.Equal((first.Events, first.Commits, first.Elections, first.SimulatedMs), (second.Events, second.Commits, second.Elections, second.SimulatedMs));
+            Assert.Equal((first.AcknowledgedWrites, first.LinearizableReads, first.StaleReads, first.ClientRetries, first.SnapshotTransfers),
+                         (second.AcknowledgedWrites, second.LinearizableReads, second.StaleReads, second.ClientRetries, second.SnapshotTransfers));
+            Assert.True(first.AcknowledgedWrites > 0, "seed 77 acknowledged no client write");
+        }
     }
 
     [Fact]

@@ -19,6 +19,7 @@ public sealed partial class ClusterSimulation
         public long Offset { get; set; }
         public int Retries { get; set; }
         public int Restarts { get; set; }
+        public int ChunksSent { get; set; }
     }
 
     private readonly Dictionary<(ulong From, ulong To), SnapshotTransfer> _snapshotTransfers = [];
@@ -62,19 +63,16 @@ public sealed partial class ClusterSimulation
     {
         SnapshotChunk chunk = transfer.Chunker.ReadChunk(transfer.Offset);
         ulong to = transfer.Message.To;
+        // The stream's deadline: without a receipt for this chunk by then (lost chunk or receipt, crashed or
+        // partitioned receiver), the sender gives the transfer up.
+        transfer.ChunksSent++;
+        Schedule(2 * _options.MaxLatencyMs + 100, new TransferDeadline(from, to, transfer.Id, transfer.ChunksSent));
         if (_random.Chance(_options.DropRate))
         {
-            LoseChunk(from, to, transfer.Id);
+            SnapshotChunksLost++;
             return;
         }
         Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ChunkArrives(from, to, transfer.Id, transfer.Message, chunk));
-    }
-
-    private void LoseChunk(ulong from, ulong to, long transferId)
-    {
-        SnapshotChunksLost++;
-        // The stream breaks: the sender notices after a stream timeout.
-        Schedule(2 * _options.MaxLatencyMs + 20, new TransferBroken(from, to, transferId));
     }
 
     private void OnSnapshotChunk(ChunkArrives arrives)
@@ -82,7 +80,7 @@ public sealed partial class ClusterSimulation
         SimulatedNode target = _nodes[(int)arrives.To - 1];
         if (!target.IsUp || _blockedLinks.Contains((arrives.From, arrives.To)))
         {
-            LoseChunk(arrives.From, arrives.To, arrives.TransferId);
+            SnapshotChunksLost++;
             return;
         }
         if (target.Outstanding is not null)
@@ -106,7 +104,7 @@ public sealed partial class ClusterSimulation
         if (!target.IsUp) return; // the receipt died with the node (an I/O error is fail-stop)
         if (_random.Chance(_options.DropRate) || _blockedLinks.Contains((arrives.To, arrives.From)))
         {
-            LoseChunk(arrives.From, arrives.To, arrives.TransferId);
+            SnapshotChunksLost++;
             return;
         }
         Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ReceiptArrives(arrives.From, arrives.To, arrives.TransferId, receipt));
@@ -168,5 +166,14 @@ public sealed partial class ClusterSimulation
 
     private sealed record ChunkArrives(ulong From, ulong To, long TransferId, Message Message, SnapshotChunk Chunk) : SimEvent;
     private sealed record ReceiptArrives(ulong From, ulong To, long TransferId, ChunkReceipt Receipt) : SimEvent;
-    private sealed record TransferBroken(ulong From, ulong To, long TransferId) : SimEvent;
+    private sealed record TransferDeadline(ulong From, ulong To, long TransferId, int ChunkNumber) : SimEvent;
+
+    private void OnTransferDeadline(TransferDeadline deadline)
+    {
+        if (_snapshotTransfers.TryGetValue((deadline.From, deadline.To), out SnapshotTransfer? transfer) &&
+            transfer.Id == deadline.TransferId && transfer.ChunksSent == deadline.ChunkNumber)
+        {
+            EndSnapshotTransfer(deadline.From, deadline.To, transfer.Id, failed: true);
+        }
+    }
 }

@@ -180,8 +180,8 @@ public sealed partial class ClusterSimulation
             case ReceiptArrives receipt:
                 OnSnapshotReceipt(receipt);
                 break;
-            case TransferBroken broken:
-                EndSnapshotTransfer(broken.From, broken.To, broken.TransferId, failed: true);
+            case TransferDeadline deadline:
+                OnTransferDeadline(deadline);
                 break;
             case CheckpointDurable checkpoint when _nodes[checkpoint.Index].IsCurrent(checkpoint.Incarnation):
                 SimulatedNode checkpointed = _nodes[checkpoint.Index];

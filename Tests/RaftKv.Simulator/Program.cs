@@ -56,6 +56,7 @@ Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new Parall
         {
             failures++;
             if (failed.Count < 10) failed.Add(result);
+            Console.WriteLine($"... seed {result.Seed} failed: {result.Violations[0].Split('\n')[0]}");
         }
         if (arguments.Verbose || (runs % 1000 == 0)) Console.WriteLine($"... {runs} seeds, {failures} failing, {stopwatch.Elapsed.TotalSeconds:F0}s");
     }
