@@ -43,7 +43,11 @@ public sealed partial class ClusterSimulation
     {
         if (_snapshotTransfers.TryGetValue((from.Id, message.To), out SnapshotTransfer? running))
         {
-            if (running.SenderIncarnation == from.Incarnation) return; // at most one transfer per peer
+            if (running.SenderIncarnation == from.Incarnation)
+            {
+                Trace?.Invoke($"{NowMs,6}ms node {from.Id}: snapshot transfer to {message.To} already running ({running.Message.Snapshot}, offset {running.Offset})");
+                return; // at most one transfer per peer
+            }
             EndSnapshotTransfer(from.Id, message.To, running.Id, failed: false);
         }
         SnapshotStore store = from.Storage.Snapshots!;
@@ -56,6 +60,7 @@ public sealed partial class ClusterSimulation
         // The latest snapshot may be newer than the one Raft named: send what is on disk and say so.
         var transfer = new SnapshotTransfer(_nextTransferId++, from.Incarnation, message with { Snapshot = chunker.Metadata }, chunker);
         _snapshotTransfers[(from.Id, message.To)] = transfer;
+        Trace?.Invoke($"{NowMs,6}ms node {from.Id}: snapshot transfer {transfer.Id} of {chunker.Metadata} to {message.To} starts");
         SendChunk(from.Id, transfer);
     }
 
