@@ -99,7 +99,9 @@ public sealed partial class ClusterSimulation
         {
             node.SnapshotReceiver ??= new SnapshotReceiver(node.Storage.Snapshots!);
             receipt = node.SnapshotReceiver.Accept(arrives.Chunk);
-            if (receipt.Outcome is ChunkOutcome.Completed or ChunkOutcome.Stale)
+            // As the silo's driver: a Stale receipt while this node holds no snapshot yet (a newer transfer is in
+            // progress) has nothing to step.
+            if (receipt.Outcome is ChunkOutcome.Completed or ChunkOutcome.Stale && node.Storage.Snapshots!.Latest is not null)
             {
                 // Raft decides what to do with the verified, published snapshot (thesis 5.3) and answers either way.
                 Trace?.Invoke($"{NowMs,6}ms node {node.Id} received snapshot {arrives.Message.Snapshot} ({receipt.Outcome})");

@@ -99,7 +99,7 @@ public enum ChunkOutcome
     /// <summary>Every chunk was fine but the whole data does not match the snapshot CRC; the transfer restarts from 0.</summary>
     SnapshotChecksumMismatch = 4,
 
-    /// <summary>The store already holds this snapshot or a newer one; nothing to do.</summary>
+    /// <summary>The store already holds this snapshot or a newer one, or a newer snapshot is being received; nothing to do.</summary>
     Stale = 5,
 }
 
