@@ -245,7 +245,9 @@ public sealed partial class RaftDriver
         }
         _snapshotReceiver ??= new SnapshotReceiver(_storage.Snapshots);
         ChunkReceipt receipt = _snapshotReceiver.Accept(chunk.Data);
-        if (receipt.Outcome is ChunkOutcome.Completed or ChunkOutcome.Stale)
+        // A Stale receipt may also mean "another, newer transfer is in progress" while this node holds no snapshot
+        // at all yet: then there is nothing to step.
+        if (receipt.Outcome is ChunkOutcome.Completed or ChunkOutcome.Stale && _storage.LatestSnapshot is not null)
         {
             // The whole snapshot is staged and verified (or we hold it, or a newer one, already): Raft decides what
             // to do with it (thesis 5.3) and answers the leader either way, so a leader whose earlier answer was

@@ -61,6 +61,11 @@ public sealed partial class RaftNode
             _readsWaitingForTermCommit.Add((requestId, requestedBy));
             return;
         }
+        if (_options.InjectedBug == InjectedBug.ReadIndexWithoutLeadershipConfirmation)
+        {
+            CompleteRead(requestId, requestedBy, _log.Committed, succeeded: true);
+            return;
+        }
         _pendingReads.Add(new PendingRead(requestId, requestedBy, _log.Committed, _readRound + 1));
         _readRoundRequested = true;
         ReleaseConfirmedReads(); // a single-voter cluster confirms at once

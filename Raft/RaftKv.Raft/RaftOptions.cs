@@ -73,4 +73,7 @@ internal enum InjectedBug
 
     /// <summary>Accept a configuration change while an earlier one is uncommitted (thesis 4.1 forbids it).</summary>
     OverlappingVoterChanges = 3,
+
+    /// <summary>Serve ReadIndex with the commit index at once, without the heartbeat round that confirms leadership (thesis 6.4 forbids it).</summary>
+    ReadIndexWithoutLeadershipConfirmation = 4,
 }

@@ -6,8 +6,6 @@ namespace RaftKv.StateMachine;
 
 public sealed partial class FasterKvStateMachine
 {
-    private static ReadOnlySpan<byte> SnapshotMagic => "RKVSNAP1"u8;
-
     /// <summary>
     /// Captures the state at <see cref="AppliedIndex"/> in O(sessions) on the apply thread; the bytes are produced by
     /// <see cref="IStateMachineSnapshot.WriteTo"/> on any thread while Apply goes on.
@@ -78,7 +76,8 @@ public sealed partial class FasterKvStateMachine
     }
 
     private SessionTableImage Load(ulong index, Stream snapshot, ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session) =>
-        ReadSnapshot(index, snapshot, _options, (key, createIndex, modIndex, value) => FasterStore.Upsert(session, key, createIndex, modIndex, value, 0));
+        KvSnapshotFormat.Read(snapshot, index, _options, (key, version, value) =>
+            FasterStore.Upsert(session, key, version.CreateIndex, version.ModIndex, value, 0));
 
     /// <summary>
     /// Checks a snapshot made by <see cref="IStateMachineSnapshot.WriteTo"/> without loading it anywhere: its format,
@@ -93,60 +92,13 @@ public sealed partial class FasterKvStateMachine
         ulong keys = 0;
         try
         {
-            ReadSnapshot(index, snapshot, options, (_, _, _, _) => keys++);
+            KvSnapshotFormat.Read(snapshot, index, options, (_, _, _) => keys++);
         }
         catch (EndOfStreamException truncated)
         {
             throw new InvalidDataException("the snapshot ends early (truncated)", truncated);
         }
         return keys;
-    }
-
-    /// <summary>The one parser of the snapshot format: hands every key to <paramref name="onKey"/> in ascending order.</summary>
-    private static SessionTableImage ReadSnapshot(ulong index, Stream snapshot, StateMachineOptions options, Action<byte[], ulong, ulong, byte[]> onKey)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var input = new HashingReadStream(snapshot, hash);
-        Span<byte> header = stackalloc byte[16];
-        input.ReadExactly(header);
-        if (!header[..8].SequenceEqual(SnapshotMagic)) throw new InvalidDataException("not a RaftKv snapshot");
-        ulong snapshotIndex = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
-        if (snapshotIndex != index) throw new InvalidDataException($"the snapshot reflects index {snapshotIndex}, not {index}");
-        var sessions = SessionTable.ReadFrom(input);
-        Span<byte> number = stackalloc byte[8];
-        input.ReadExactly(number);
-        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(number);
-        byte[]? previousKey = null;
-        Span<byte> versions = stackalloc byte[16];
-        for (ulong i = 0; i < count; i++)
-        {
-            byte[] key = ReadBlock(input, options.MaxKeyBytes);
-            if (key.Length == 0 || (previousKey is not null && ByteArrayComparer.Instance.Compare(previousKey, key) >= 0))
-            {
-                throw new InvalidDataException("snapshot keys are empty or not strictly ascending");
-            }
-            input.ReadExactly(versions);
-            byte[] value = ReadBlock(input, options.MaxValueBytes);
-            onKey(key, BinaryPrimitives.ReadUInt64LittleEndian(versions), BinaryPrimitives.ReadUInt64LittleEndian(versions[8..]), value);
-            previousKey = key;
-        }
-        byte[] expected = hash.GetHashAndReset();
-        Span<byte> actual = stackalloc byte[32];
-        snapshot.ReadExactly(actual);
-        if (!actual.SequenceEqual(expected)) throw new InvalidDataException("snapshot checksum mismatch");
-        if (snapshot.ReadByte() != -1) throw new InvalidDataException("trailing bytes after snapshot");
-        return sessions;
-    }
-
-    private static byte[] ReadBlock(Stream input, int maxBytes)
-    {
-        Span<byte> length = stackalloc byte[4];
-        input.ReadExactly(length);
-        uint size = BinaryPrimitives.ReadUInt32LittleEndian(length);
-        if (size > (uint)maxBytes) throw new InvalidDataException($"snapshot field of {size} bytes exceeds the limit {maxBytes}");
-        var bytes = new byte[size];
-        input.ReadExactly(bytes);
-        return bytes;
     }
 
     /// <summary>A captured image over a leased FASTER store; see <see cref="TakeSnapshot"/> for why it stays consistent.</summary>
@@ -174,87 +126,29 @@ public sealed partial class FasterKvStateMachine
                 }
             }
 
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var output = new HashingWriteStream(destination, hash);
-            Span<byte> number = stackalloc byte[8];
-            output.Write(SnapshotMagic);
-            BinaryPrimitives.WriteUInt64LittleEndian(number, index);
-            output.Write(number);
-            SessionTable.WriteTo(sessions, output);
-            BinaryPrimitives.WriteUInt64LittleEndian(number, (ulong)latest.Count);
-            output.Write(number);
+            using var writer = new KvSnapshotWriter(destination, index, sessions, (ulong)latest.Count);
 
             // Pass 2: in key order, read each record by address. Memory is O(keys), not O(data).
             var session = store.RentReader();
             try
             {
-                Span<byte> length = stackalloc byte[4];
                 foreach (var (key, address) in latest.OrderBy(p => p.Key, ByteArrayComparer.Instance))
                 {
                     byte[] record = FasterStore.ReadAtAddress(session, address) ??
                         throw new InvalidOperationException($"snapshot record at address {address} vanished");
-                    BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)key.Length);
-                    output.Write(length);
-                    output.Write(key);
-                    output.Write(record.AsSpan(0, FasterStore.VersionBytes));
-                    BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)(record.Length - FasterStore.VersionBytes));
-                    output.Write(length);
-                    output.Write(record.AsSpan(FasterStore.VersionBytes));
+                    writer.WriteRecord(key, record);
                 }
             }
             finally
             {
                 store.ReturnReader(session);
             }
-            destination.Write(hash.GetHashAndReset());
+            writer.Finish();
         }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0) store.Release();
-        }
-    }
-
-    /// <summary>Forwards writes and feeds them to a hash.</summary>
-    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            hash.AppendData(buffer);
-            inner.Write(buffer);
-        }
-    }
-
-    /// <summary>Forwards reads and feeds the bytes read to a hash.</summary>
-    private sealed class HashingReadStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override int Read(Span<byte> buffer)
-        {
-            int read = inner.Read(buffer);
-            hash.AppendData(buffer[..read]);
-            return read;
         }
     }
 }

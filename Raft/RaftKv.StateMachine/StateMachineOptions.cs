@@ -40,6 +40,12 @@ public sealed record StateMachineOptions
     /// <summary>Largest encoded command the state machine accepts; bounds decode work for a malicious proposer.</summary>
     public int MaxCommandBytes => MaxKeyBytes + 2 * MaxValueBytes + 64;
 
+    /// <summary>
+    /// Test-only (the simulator's teeth): a retry of a session's last sequence number is executed again instead of
+    /// being answered from the session table, breaking exactly-once. Never set outside tests.
+    /// </summary>
+    internal bool TestFaultApplyRetriesTwice { get; init; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

@@ -33,7 +33,7 @@ public sealed class ShortChaosRunTests
         Assert.True(report.Violations == 0, explanation);
         // A run in which nothing happened proves nothing.
         Assert.True(report.FaultCounts.Values.Sum() >= 5, "too few faults were injected:\n" + explanation);
-        Assert.True(report.Operations.Count(o => o.Outcome == History.Outcome.Ok && o.IsWrite) >= 100, "too few acknowledged writes:\n" + explanation);
+        Assert.True(report.Operations.Count(o => o.Outcome == Outcome.Ok && o.IsWrite) >= 100, "too few acknowledged writes:\n" + explanation);
         Assert.True(report.Linearizability.All(v => v.Linearizable), "a key could not be decided:\n" + explanation);
         try
         {

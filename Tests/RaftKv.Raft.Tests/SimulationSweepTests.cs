@@ -13,7 +13,7 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
     public void Many_seeds_under_faults_have_no_safety_or_liveness_violations()
     {
         var failures = new System.Collections.Concurrent.ConcurrentBag<SimulationResult>();
-        long commits = 0, membershipChanges = 0, transfers = 0, reads = 0;
+        long commits = 0, membershipChanges = 0, transfers = 0, reads = 0, writes = 0, linearizableReads = 0, staleReads = 0, retries = 0;
         Parallel.For(1, SweepSeeds + 1, seed =>
         {
             SimulationResult result = new ClusterSimulation(SimulationOptions.Swarm((ulong)seed)).Run();
@@ -21,6 +21,10 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
             Interlocked.Add(ref membershipChanges, result.MembershipChanges);
             Interlocked.Add(ref transfers, result.LeadershipTransfers);
             Interlocked.Add(ref reads, result.ReadsServed);
+            Interlocked.Add(ref writes, result.AcknowledgedWrites);
+            Interlocked.Add(ref linearizableReads, result.LinearizableReads);
+            Interlocked.Add(ref staleReads, result.StaleReads);
+            Interlocked.Add(ref retries, result.ClientRetries);
             if (!result.Passed) failures.Add(result);
         });
         foreach (SimulationResult failure in failures.OrderBy(f => f.Seed).Take(5))
@@ -29,18 +33,29 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
         }
         Assert.Empty(failures);
         Assert.True(commits > SweepSeeds * 20, $"the sweep committed only {commits} entries: it is not exercising replication");
-        output.WriteLine($"commits={commits} membershipChanges={membershipChanges} transfers={transfers} reads={reads}");
+        output.WriteLine($"commits={commits} membershipChanges={membershipChanges} transfers={transfers} readIndexes={reads} " +
+                         $"ackedWrites={writes} linearizableReads={linearizableReads} staleReads={staleReads} clientRetries={retries}");
         Assert.True(membershipChanges > SweepSeeds / 2, $"only {membershipChanges} membership changes: the churn is not exercised");
         Assert.True(transfers > SweepSeeds / 4, $"only {transfers} leadership transfers");
         Assert.True(reads > SweepSeeds * 5, $"only {reads} reads served");
+        Assert.True(writes > SweepSeeds * 10, $"only {writes} acknowledged client writes");
+        Assert.True(linearizableReads > SweepSeeds * 5, $"only {linearizableReads} linearizable client reads");
+        Assert.True(staleReads > SweepSeeds / 5, $"only {staleReads} stale reads");
+        Assert.True(retries > SweepSeeds * 10, $"only {retries} client retries: lost replies are not exercised");
     }
 
     [Fact]
     public void The_same_seed_replays_the_same_run()
     {
-        SimulationResult first = new ClusterSimulation(SimulationOptions.Swarm(77)).Run();
-        SimulationResult second = new ClusterSimulation(SimulationOptions.Swarm(77)).Run();
-        Assert.Equal((first.Events, first.Commits, first.Elections, first.SimulatedMs), (second.Events, second.Commits, second.Elections, second.SimulatedMs));
+        foreach (SimulatedStorageKind storage in new[] { SimulatedStorageKind.Memory, SimulatedStorageKind.WriteAheadLog })
+        {
+            SimulationResult first = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
+            SimulationResult second = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
+            Assert.Equal((first.Events, first.Commits, first.Elections, first.SimulatedMs), (second.Events, second.Commits, second.Elections, second.SimulatedMs));
+            Assert.Equal((first.AcknowledgedWrites, first.LinearizableReads, first.StaleReads, first.ClientRetries, first.SnapshotTransfers),
+                         (second.AcknowledgedWrites, second.LinearizableReads, second.StaleReads, second.ClientRetries, second.SnapshotTransfers));
+            Assert.True(first.AcknowledgedWrites > 0, "seed 77 acknowledged no client write");
+        }
     }
 
     [Fact]
@@ -69,6 +84,42 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
         Assert.NotNull(caught);
         output.WriteLine($"caught at seed {caught.Seed}: {caught.Violations[0]}\n  {caught.ReplayCommand}");
         Assert.Contains(caught.Violations, v => v.Contains("uncommitted configuration changes"));
+    }
+
+    [Fact]
+    public void The_checkers_catch_a_leader_that_serves_ReadIndex_without_confirming_leadership()
+    {
+        SimulationResult caught = FirstCaught(SimulatedBug.ReadIndexWithoutLeadershipConfirmation, maxSeed: 4000);
+        Assert.Contains(caught.Violations, v => v.Contains("linearizability"));
+    }
+
+    [Fact]
+    public void The_checkers_catch_a_state_machine_that_applies_a_retried_command_twice()
+    {
+        SimulationResult caught = FirstCaught(SimulatedBug.ApplyRetriedCommandTwice, maxSeed: 2000);
+        Assert.Contains(caught.Violations, v => v.Contains("exactly-once") || v.Contains("linearizability"));
+    }
+
+    /// <summary>The lowest seed up to <paramref name="maxSeed"/> whose run fails with <paramref name="bug"/> on (batches run in parallel; the answer is deterministic).</summary>
+    private SimulationResult FirstCaught(SimulatedBug bug, int maxSeed)
+    {
+        const int batch = 64;
+        for (int first = 1; first <= maxSeed; first += batch)
+        {
+            var failed = new System.Collections.Concurrent.ConcurrentBag<SimulationResult>();
+            Parallel.For(first, Math.Min(first + batch, maxSeed + 1), seed =>
+            {
+                SimulationResult result = new ClusterSimulation(SimulationOptions.Swarm((ulong)seed, bug)).Run();
+                if (!result.Passed) failed.Add(result);
+            });
+            if (failed.MinBy(r => r.Seed) is { } caught)
+            {
+                output.WriteLine($"{bug} caught at seed {caught.Seed}: {caught.Violations[0]}\n  {caught.ReplayCommand}");
+                return caught;
+            }
+        }
+        Assert.Fail($"{bug} was not caught in {maxSeed} seeds");
+        return null!;
     }
 
     [Fact]

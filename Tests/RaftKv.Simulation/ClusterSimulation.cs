@@ -1,4 +1,5 @@
 using RaftKv.Raft;
+using RaftKv.StateMachine;
 using RaftKv.Storage.Snapshots;
 using RaftKv.Storage.Wal;
 
@@ -7,11 +8,14 @@ namespace RaftKv.Simulation;
 /// <summary>
 /// A deterministic whole-cluster simulation: virtual time, a seeded lossy network, crashes that lose unsynced
 /// writes, partitions, membership churn (learners added and promoted, followers and leaders removed and left
-/// running, leadership transferred), and a client that keeps proposing and reading. A safety phase runs under faults; then the cluster is
-/// healed and must elect a leader and commit every command the client submitted (liveness phase). Checkers in
-/// <see cref="ClusterChecker"/> run after every event. The same seed always replays the same run.
+/// running, leadership transferred), and clients with sessions that write (put, CAS) and read (linearizable through
+/// ReadIndex on leaders and followers, or stale where asked) over the real KV state machine semantics, retrying
+/// with the same sequence number after lost replies. A safety phase runs under faults; then the cluster is healed
+/// and every client operation must complete and every member converge (liveness phase). Checkers in
+/// <see cref="ClusterChecker"/> run after every event, <see cref="ClientChecker"/> on every apply and reply and,
+/// at the end, over the whole client history. The same seed always replays the same run.
 /// </summary>
-public sealed class ClusterSimulation
+public sealed partial class ClusterSimulation
 {
     private readonly SimulationOptions _options;
     private readonly DeterministicRandom _random;
@@ -20,12 +24,10 @@ public sealed class ClusterSimulation
     private readonly ClusterChecker _checker = new();
     private readonly ClusterConfiguration _configuration;
     private readonly HashSet<(ulong From, ulong To)> _blockedLinks = [];
-    private readonly SortedDictionary<ulong, long> _clientCommands = []; // command id -> last attempt time
     private readonly Func<ulong, ISimulatedStorage> _storageFactory;
+    private readonly StateMachineOptions _stateMachineOptions;
     private long _sequence;
     private long _eventCount;
-    private ulong _nextCommandId = 1;
-    private ulong _leaderGuess = 1;
     private bool _faultsOn = true;
 
     // Linearizable reads in flight: request id -> where and under which leadership it was asked, and the highest
@@ -38,6 +40,8 @@ public sealed class ClusterSimulation
 
     private readonly record struct ClientRead(int NodeIndex, int Incarnation, ulong Leader, ulong Term, ulong CommittedBefore);
 
+    private ClientChecker ClientChecks { get; }
+
     public ClusterSimulation(SimulationOptions options, Func<ulong, ClusterConfiguration, DeterministicRandom, ISimulatedStorage>? storageFactory = null)
     {
         _options = options;
@@ -49,6 +53,13 @@ public sealed class ClusterSimulation
         _storageFactory = id => storageFactory(id, _configuration, new DeterministicRandom(options.Seed ^ (id << 40)));
         // Spare nodes start outside the configuration (they know it and are not in it) and wait to be added.
         _nodes = [.. Enumerable.Range(1, options.NodeCount + options.SpareNodeCount).Select(i => new SimulatedNode((ulong)i, _storageFactory((ulong)i)))];
+        _clients = [.. Enumerable.Range(1, options.ClientCount).Select(i => new SimulatedClient(i))];
+        _stateMachineOptions = new StateMachineOptions
+        {
+            SessionTimeoutMs = options.SessionTimeoutMs,
+            TestFaultApplyRetriesTwice = options.Bug == SimulatedBug.ApplyRetriedCommandTwice,
+        };
+        ClientChecks = new ClientChecker(_checker);
     }
 
     public long NowMs { get; private set; }
@@ -75,7 +86,7 @@ public sealed class ClusterSimulation
 
     public ISimulatedStorage StorageOf(ulong nodeId) => _nodes[(int)nodeId - 1].Storage;
 
-    public SimulatedStateMachine? StateMachineOf(ulong nodeId) => _nodes[(int)nodeId - 1].StateMachine;
+    public MemoryKvStateMachine? StateMachineOf(ulong nodeId) => _nodes[(int)nodeId - 1].StateMachine;
 
     public RaftStatus? StatusOf(ulong nodeId) => _nodes[(int)nodeId - 1].Raft?.Status;
 
@@ -95,20 +106,28 @@ public sealed class ClusterSimulation
         RunUntil(_options.SafetyPhaseMs, () => false);
         Heal();
         long deadline = NowMs + _options.LivenessDeadlineMs;
-        bool live = RunUntil(deadline, AllCommandsAppliedEverywhere);
-        if (!live)
+        bool live = RunUntil(deadline, Converged);
+        if (!live && _checker.Violations.Count == 0)
         {
-            _checker.Violation($"liveness: after healing, {_clientCommands.Count(c => !AppliedEverywhere(c.Key))} of {_clientCommands.Count} commands " +
-                               $"were not applied on every member within {_options.LivenessDeadlineMs}ms; " +
+            _checker.Violation($"liveness: after healing, {_clients.Count(c => c.Current is not null)} of {_clients.Length} clients still wait " +
+                               $"and the members did not converge within {_options.LivenessDeadlineMs}ms; " +
                                string.Join(", ", _nodes.Select(n => n.Describe())));
         }
         CheckFinalState();
         return new SimulationResult(_options.Seed, _options, [.. _checker.Violations], NowMs, _checker.Elections,
-            _checker.MaxCommitted, _clientCommands.Count, _eventCount)
+            _checker.MaxCommitted, ClientChecks.AcknowledgedWrites, _eventCount)
         {
             MembershipChanges = _membershipChanges,
             LeadershipTransfers = _transfers,
             ReadsServed = _readsServed,
+            LinearizableReads = ClientChecks.LinearizableReads,
+            StaleReads = ClientChecks.StaleReads,
+            ClientRetries = ClientChecks.Retries,
+            KeysGivenUp = ClientChecks.KeysGivenUp,
+            SessionsExpired = ClientChecks.SessionsExpired,
+            SnapshotTransfers = SnapshotTransfersCompleted,
+            SnapshotChunksLost = SnapshotChunksLost,
+            SnapshotTransfersResumed = SnapshotTransfersResumed,
         };
     }
 
@@ -146,8 +165,27 @@ public sealed class ClusterSimulation
                 Guard(_nodes[done.Index], node => Complete(node, done.Ready));
                 break;
             case ClientTick:
-                ClientStep();
+                ClientsStep();
                 Schedule(_options.ProposalIntervalMs, simEvent);
+                break;
+            case ClientRequestArrives arrives:
+                OnClientRequest(arrives.NodeIndex, arrives.Request);
+                break;
+            case ClientResponseArrives response:
+                OnClientResponse(response.Request, response.Response);
+                break;
+            case ChunkArrives chunk:
+                OnSnapshotChunk(chunk);
+                break;
+            case ReceiptArrives receipt:
+                OnSnapshotReceipt(receipt);
+                break;
+            case TransferDeadline deadline:
+                OnTransferDeadline(deadline);
+                break;
+            case CheckpointDurable checkpoint when _nodes[checkpoint.Index].IsCurrent(checkpoint.Incarnation):
+                SimulatedNode checkpointed = _nodes[checkpoint.Index];
+                if (checkpoint.AppliedIndex > (checkpointed.DurableCheckpoint?.Index ?? 0)) checkpointed.DurableCheckpoint = (checkpoint.AppliedIndex, checkpoint.Image);
                 break;
             case PartitionChange when _faultsOn:
                 ChangePartition();
@@ -191,7 +229,15 @@ public sealed class ClusterSimulation
             _checker.Violation($"node {node.Id} reports corruption after crash-only faults: {e.Message}");
             return;
         }
-        node.Start(state, snapshotData, NodeOptions(node.Id));
+        try
+        {
+            node.Start(state, snapshotData, NodeOptions(node.Id), _stateMachineOptions);
+        }
+        catch (RaftInvariantException e)
+        {
+            _checker.Violation($"node {node.Id} cannot restart: {e.Message}");
+            return;
+        }
         Trace?.Invoke($"{NowMs,6}ms start node {node.Id}: {state.HardState} snapshot={state.Snapshot} entries={state.Entries.Count}");
         _checker.OnRestart(node.Id, state.HardState);
         int phase = _random.Next(1, _options.TickIntervalMs + 1);
@@ -208,7 +254,8 @@ public sealed class ClusterSimulation
         MaxAppendBytes = _options.MaxAppendBytes,
         MaxInflightMessages = _options.MaxInflightMessages,
         MaxPromotionLagEntries = _options.MaxPromotionLagEntries,
-        InjectedBug = (InjectedBug)_options.Bug,
+        // Bugs of the core; the state machine's test fault is set in its own options.
+        InjectedBug = _options.Bug == SimulatedBug.ApplyRetriedCommandTwice ? InjectedBug.None : (InjectedBug)_options.Bug,
     };
 
     /// <summary>Runs <paramref name="action"/> on a live node, then its Ready loop and the checkers.</summary>
@@ -244,11 +291,15 @@ public sealed class ClusterSimulation
         if (ready.SoftState is { } soft) Trace?.Invoke($"{NowMs,6}ms node {node.Id} is {soft.Role} of term {soft.Term} (leader {soft.Leader})");
         if (ready.Snapshot is { } installing) Trace?.Invoke($"{NowMs,6}ms node {node.Id} installs {installing}");
         if (ready.LeadershipLoss is { } loss) Trace?.Invoke($"{NowMs,6}ms node {node.Id} lost leadership: {loss}");
+        // As the silo's driver does: a node that no longer leads fails every proposal it holds at once (retryable,
+        // naming the new leader when known); the entries may still commit under the next leader.
+        if (ready.SoftState is { Role: not RaftRole.Leader } lost) FailProposals(node, lost.Leader);
         CompleteReads(node, ready);
         CheckLeadershipLossReported(node, ready);
         foreach (Message message in ready.Messages) SendMessage(node, message);
         byte[]? snapshotData = ready.Snapshot is { } snapshot ? node.TakeStagedSnapshot(snapshot.Index) : null;
-        if (ready.Snapshot is not null && snapshotData is null)
+        bool published = ready.Snapshot is not null && node.Storage.Snapshots?.Latest == ready.Snapshot;
+        if (ready.Snapshot is not null && snapshotData is null && !published)
         {
             _checker.Violation($"node {node.Id} installs snapshot {ready.Snapshot} that was never received");
             return;
@@ -273,16 +324,24 @@ public sealed class ClusterSimulation
         _checker.OnEntriesPersisted(node.Id, ready.Entries);
         if (ready.Snapshot is { } snapshot)
         {
-            node.StateMachine!.Restore(snapshot.Index, new MemoryStream(node.Storage.LatestSnapshot!.Value.Data));
+            byte[] image = node.Storage.LatestSnapshot!.Value.Data;
+            node.StateMachine!.Restore(snapshot.Index, new MemoryStream(image));
+            // FASTER's Restore checkpoints the new store before switching to it: the installed state is durable at once.
+            node.DurableCheckpoint = (snapshot.Index, image);
+            node.AppliedSinceCheckpoint = 0;
         }
         foreach (Message message in ready.MessagesAfterPersist) SendMessage(node, message);
         foreach (LogEntry entry in ready.CommittedEntries)
         {
-            node.StateMachine!.Apply(entry);
+            ReadOnlyMemory<byte> reply = node.StateMachine!.Apply(entry);
             _checker.OnApplied(node.Id, entry);
+            ClientChecks.OnApplied(node.Id, entry, reply);
+            AnswerProposal(node, entry, reply);
         }
         node.Outstanding = null;
         raft.Advance(ready);
+        ReleaseReads(node);
+        MaybeCheckpoint(node, ready.CommittedEntries.Count);
         MaybeSnapshot(node);
         Drive(node);
     }
@@ -307,6 +366,11 @@ public sealed class ClusterSimulation
     private void SendMessage(SimulatedNode from, Message message)
     {
         byte[]? snapshotData = null;
+        if (message.Type == MessageType.InstallSnapshot && from.Storage.Snapshots is not null)
+        {
+            StartSnapshotTransfer(from, message);
+            return;
+        }
         if (message.Type == MessageType.InstallSnapshot)
         {
             // The transport streams the latest snapshot file beside the message, which may be newer than the one
@@ -448,52 +512,6 @@ public sealed class ClusterSimulation
         Trace?.Invoke($"{NowMs,6}ms node {leader.Id}: {what} in {configuration}: {(accepted ? "accepted" : "refused")}");
     }
 
-    // ---- client ------------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// The client submits new commands until it has sent its quota, and re-submits any command it has not seen
-    /// applied after a while: an accepted proposal may be lost when its leader fails, as Raft allows.
-    /// </summary>
-    private void ClientStep()
-    {
-        SimulatedNode? target = _nodes[(int)_leaderGuess - 1];
-        if (!target.IsUp || target.Raft!.Role != RaftRole.Leader)
-        {
-            target = _nodes.FirstOrDefault(n => n.IsUp && n.Raft!.Role == RaftRole.Leader);
-            if (target is null) return;
-            _leaderGuess = target.Id;
-        }
-        long retryAfterMs = 20L * _options.ElectionTimeoutTicks * _options.TickIntervalMs;
-        foreach (ulong id in _clientCommands.Keys.ToArray())
-        {
-            if (NowMs - _clientCommands[id] >= retryAfterMs && !AppliedAnywhere(id))
-            {
-                Propose(target, id);
-            }
-        }
-        if (_faultsOn && _clientCommands.Count < _options.MaxCommands)
-        {
-            Propose(target, _nextCommandId++);
-        }
-        MaybeRead();
-    }
-
-    /// <summary>A linearizable read on a random node: served by the leader or forwarded to it (Raft thesis 6.4).</summary>
-    private void MaybeRead()
-    {
-        if (_options.ReadProbability <= 0 || !_random.Chance(_options.ReadProbability)) return;
-        SimulatedNode[] up = [.. _nodes.Where(n => n.IsUp)];
-        if (up.Length == 0) return;
-        SimulatedNode target = up[_random.Next(0, up.Length)];
-        ulong readId = _nextReadId++;
-        Guard(target, node =>
-        {
-            RaftNode raft = node.Raft!;
-            var read = new ClientRead(node.Index, node.Incarnation, raft.Leader, raft.Term, _checker.MaxCommitted);
-            if (raft.ReadIndex(readId) == ReadIndexOutcome.Pending) _reads[readId] = read;
-        });
-    }
-
     /// <summary>
     /// The driver's side of a Ready's read states, plus two checks. A successful read index is at least every
     /// commit index reached before the read was asked (a stale read would violate linearizability). And fail-fast:
@@ -504,6 +522,12 @@ public sealed class ClusterSimulation
     {
         foreach (ReadState state in ready.ReadStates)
         {
+            if (node.Reads.Remove(state.RequestId, out ClientRequest request))
+            {
+                // The driver's part: a confirmed read index waits until this node has applied it; a failed one is retryable.
+                if (state.Succeeded) node.ReadsWaitingForApply.Enqueue(request, state.Index);
+                else Respond(node, request, new ClientResponse(Error: "leadership could not be confirmed; retry", LeaderHint: state.LeaderHint));
+            }
             if (!_reads.Remove(state.RequestId, out ClientRead read)) continue;
             if (read.NodeIndex != node.Index || read.Incarnation != node.Incarnation)
             {
@@ -552,14 +576,6 @@ public sealed class ClusterSimulation
         node.LeadingTermAtLastReady = raft.Role == RaftRole.Leader ? raft.Term : 0;
     }
 
-    private void Propose(SimulatedNode target, ulong id)
-    {
-        _clientCommands[id] = NowMs;
-        Guard(target, node => node.Raft!.Propose(SimulatedStateMachine.EncodeCommand(id, _options.CommandPaddingBytes)));
-    }
-
-    private bool AppliedAnywhere(ulong id) => _nodes.Any(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
-
     /// <summary>The nodes of the current leader's configuration (every node while there is none): removed nodes left running do not count.</summary>
     private SimulatedNode[] Members()
     {
@@ -570,10 +586,11 @@ public sealed class ClusterSimulation
     private SimulatedNode? LeaderNode() =>
         _nodes.Where(n => n.IsUp && n.Raft!.Role == RaftRole.Leader).OrderByDescending(n => n.Raft!.Term).FirstOrDefault();
 
-    private bool AppliedEverywhere(ulong id) => Members().All(n => n.IsUp && n.StateMachine!.AppliedCommandIds.Contains(id));
-
-    private bool AllCommandsAppliedEverywhere() =>
-        LeaderNode() is { } leader && !leader.Raft!.HasUncommittedConfiguration && _clientCommands.Keys.All(AppliedEverywhere);
+    /// <summary>Liveness: every client has its answer, and every member has applied everything the leader committed.</summary>
+    private bool Converged() =>
+        _clients.All(c => c.Current is null) && LeaderNode() is { } leader && !leader.Raft!.HasUncommittedConfiguration &&
+        leader.Raft.Log.Committed == leader.Raft.Log.LastIndex &&
+        leader.Raft.Configuration.AllMembers.All(id => _nodes[(int)id - 1] is { IsUp: true } member && member.StateMachine!.AppliedIndex == leader.Raft.Log.Committed);
 
     private void CheckFinalState()
     {
@@ -588,11 +605,14 @@ public sealed class ClusterSimulation
         }
         // Let followers catch up with the final commit index, then every member must hold the same state.
         RunUntil(NowMs + 5_000, () => members.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
-        var states = members.Select(n => (n.StateMachine!.AppliedIndex, n.StateMachine.StateHash)).Distinct().ToArray();
+        // The canonical snapshot bytes cover keys, revisions, sessions and the applied index.
+        var states = members.Select(n => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(n.StateMachine!.SnapshotBytes()))).Distinct().ToArray();
         if (states.Length != 1)
         {
-            _checker.Violation("final state differs across members: " + string.Join(", ", members.Select(n => $"{n.Id}:{n.StateMachine!.AppliedIndex}/{n.StateMachine.StateHash:x}")));
+            _checker.Violation("final state differs across members: " + string.Join(", ", members.Select(n => $"{n.Id}:{n.StateMachine!.AppliedIndex}")));
+            return;
         }
+        CheckClientHistory(members[0]);
     }
 
     // ---- event queue -------------------------------------------------------------------------------------------
@@ -610,4 +630,7 @@ public sealed class ClusterSimulation
     private sealed record CrashSomeNode : SimEvent;
     private sealed record RestartNode(int Index) : SimEvent;
     private sealed record MembershipChange : SimEvent;
+    private sealed record ClientRequestArrives(int NodeIndex, ClientRequest Request) : SimEvent;
+    private sealed record ClientResponseArrives(ClientRequest Request, ClientResponse Response) : SimEvent;
+    private sealed record CheckpointDurable(int Index, int Incarnation, ulong AppliedIndex, byte[] Image) : SimEvent;
 }

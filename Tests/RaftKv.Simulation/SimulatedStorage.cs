@@ -28,6 +28,9 @@ public interface ISimulatedStorage
     /// <summary>Stores a snapshot this node took and drops the log it covers; durable on return.</summary>
     void SaveSnapshot(SnapshotMetadata metadata, byte[] data);
 
+    /// <summary>The real snapshot store (WAL storage only), for chunked InstallSnapshot transfers; null for memory storage.</summary>
+    RaftKv.Storage.Snapshots.SnapshotStore? Snapshots => null;
+
     /// <summary>The latest durable snapshot, for sending to followers.</summary>
     (SnapshotMetadata Metadata, byte[] Data)? LatestSnapshot { get; }
 

@@ -11,6 +11,12 @@ public enum SimulatedBug
 
     /// <summary>The leader accepts a configuration change while an earlier one is uncommitted.</summary>
     OverlappingVoterChanges = 3,
+
+    /// <summary>The leader answers ReadIndex with its commit index at once, without a heartbeat round confirming it still leads.</summary>
+    ReadIndexWithoutLeadershipConfirmation = 4,
+
+    /// <summary>The state machine executes a retry of a session's last sequence number again instead of answering from the session table.</summary>
+    ApplyRetriedCommandTwice = 5,
 }
 
 /// <summary>
@@ -49,11 +55,38 @@ public sealed record SimulationOptions
     /// <summary>WAL storage only: segment size; small segments exercise rolling and whole-segment deletion.</summary>
     public long SegmentSizeBytes { get; init; } = 4096;
 
+    /// <summary>How often each client considers starting its next operation (and retries one that timed out).</summary>
     public int ProposalIntervalMs { get; init; } = 20;
+
+    /// <summary>Client operations (writes and reads, all clients together) started during the safety phase.</summary>
     public int MaxCommands { get; init; } = 200;
 
-    /// <summary>Bytes added to each 8-byte command id, to make entries (and the log) larger.</summary>
+    /// <summary>Bytes added to each written value, to make entries (and the log) larger.</summary>
     public int CommandPaddingBytes { get; init; } = 8;
+
+    /// <summary>Client processes, each with one client session and at most one operation in flight.</summary>
+    public int ClientCount { get; init; } = 1;
+
+    /// <summary>Keys the clients write and read: few keys, many conflicting CAS and reads per key.</summary>
+    public int KeyCount { get; init; } = 4;
+
+    /// <summary>Chance that a client's request, or the node's reply, is lost (the client retries with the same sequence number).</summary>
+    public double ClientMessageDropRate { get; init; }
+
+    /// <summary>A client that has no reply after this long retries (the same sequence number for a write), on another node.</summary>
+    public int ClientTimeoutMs { get; init; } = 300;
+
+    /// <summary>Of the reads, the share asked as stale (local, unconfirmed) reads; those are not linearizable and are not checked as such.</summary>
+    public double StaleReadShare { get; init; }
+
+    /// <summary>Client sessions expire after this much log time without a command (the state machine's rule).</summary>
+    public long SessionTimeoutMs { get; init; } = 60_000;
+
+    /// <summary>WAL storage only: InstallSnapshot travels in chunks of this many bytes (the real chunker and receiver); lost chunks and receipts break the transfer, which resumes.</summary>
+    public int SnapshotChunkBytes { get; init; } = 256;
+
+    /// <summary>FASTER checkpoint policy: a checkpoint starts after this many applied entries (it becomes durable some time later).</summary>
+    public int CheckpointEveryEntries { get; init; } = 50;
     public int SafetyPhaseMs { get; init; } = 5_000;
     public int LivenessDeadlineMs { get; init; } = 30_000;
 
@@ -74,7 +107,7 @@ public sealed record SimulationOptions
     /// <summary>A learner this many entries behind cannot be promoted (<see cref="RaftOptions.MaxPromotionLagEntries"/>).</summary>
     public int MaxPromotionLagEntries { get; init; } = 1_000;
 
-    /// <summary>Chance per client tick of a linearizable read (ReadIndex) on a random node.</summary>
+    /// <summary>Share of client operations that are reads (linearizable through ReadIndex on a random node, or stale; see <see cref="StaleReadShare"/>).</summary>
     public double ReadProbability { get; init; }
 
     /// <summary>Swarm testing: each seed draws its own cluster size and fault mix, so faults combine in many ways.</summary>
@@ -105,11 +138,20 @@ public sealed record SimulationOptions
             SpareNodeCount = random.Next(1, 3),
             MaxPromotionLagEntries = random.Chance(0.5) ? 1_000 : random.Next(0, 20),
             ReadProbability = random.Chance(0.3) ? 0 : random.NextDouble() * 0.5,
+            ClientCount = random.Next(1, 5),
+            KeyCount = random.Next(1, 5),
+            ClientMessageDropRate = random.Chance(0.3) ? 0 : random.NextDouble() * 0.2,
+            ClientTimeoutMs = random.Next(100, 600),
+            StaleReadShare = random.Chance(0.5) ? 0 : random.NextDouble() * 0.3,
+            SessionTimeoutMs = random.Chance(0.7) ? 60_000 : random.Next(300, 3000),
+            CheckpointEveryEntries = random.Next(5, 200),
+            SnapshotChunkBytes = random.Next(32, 1024),
         };
     }
 
     public override string ToString() =>
         $"nodes={NodeCount} latency={MinLatencyMs}-{MaxLatencyMs}ms drop={DropRate:F2} dup={DuplicateRate:F2} " +
         $"partitionEvery={MeanPartitionIntervalMs}ms crashEvery={MeanCrashIntervalMs}ms snapshotAt={SnapshotThresholdBytes}B shortWrites={ShortWriteProbability:F3} " +
-        $"churnEvery={MeanMembershipChangeIntervalMs}ms spares={SpareNodeCount} reads={ReadProbability:F2} storage={Storage} bug={Bug}";
+        $"churnEvery={MeanMembershipChangeIntervalMs}ms spares={SpareNodeCount} reads={ReadProbability:F2} stale={StaleReadShare:F2} clients={ClientCount} keys={KeyCount} " +
+        $"clientDrop={ClientMessageDropRate:F2} sessionTimeout={SessionTimeoutMs}ms checkpointEvery={CheckpointEveryEntries} chunk={SnapshotChunkBytes}B storage={Storage} bug={Bug}";
 }

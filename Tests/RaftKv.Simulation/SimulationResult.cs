@@ -8,7 +8,7 @@ public sealed record SimulationResult(
     long SimulatedMs,
     int Elections,
     ulong Commits,
-    int CommandsApplied,
+    int AcknowledgedWrites,
     long Events)
 {
     public bool Passed => Violations.Count == 0;
@@ -21,6 +21,28 @@ public sealed record SimulationResult(
 
     /// <summary>Linearizable reads that returned a read index.</summary>
     public int ReadsServed { get; init; }
+
+    /// <summary>Linearizable reads the clients completed (each in the checked history).</summary>
+    public int LinearizableReads { get; init; }
+
+    /// <summary>Stale (local) reads the clients completed.</summary>
+    public int StaleReads { get; init; }
+
+    /// <summary>Requests clients sent again after a timeout (lost request or reply, crashed node).</summary>
+    public int ClientRetries { get; init; }
+
+    /// <summary>Client writes that found their session expired (unknown outcome; the client registered again).</summary>
+    public int SessionsExpired { get; init; }
+
+    /// <summary>Keys whose linearizability search exceeded its budget (neither passed nor failed).</summary>
+    public int KeysGivenUp { get; init; }
+
+    /// <summary>Chunked InstallSnapshot transfers completed (WAL storage), and chunks or receipts lost on the way.</summary>
+    public int SnapshotTransfers { get; init; }
+
+    public int SnapshotChunksLost { get; init; }
+
+    public int SnapshotTransfersResumed { get; init; }
 
     /// <summary>The one-line command that replays this run exactly.</summary>
     public string ReplayCommand =>

@@ -30,6 +30,8 @@ public sealed class WalSimulatedStorage(ClusterConfiguration configuration, Dete
             .SelectMany(directory => _fileSystem.ListFiles(directory).Select(name => Path.Combine(directory, name)))
             .Sum(path => (long)_fileSystem.ReadAllBytes(path).Length);
 
+    public RaftKv.Storage.Snapshots.SnapshotStore? Snapshots => _storage?.Snapshots;
+
     public (SnapshotMetadata Metadata, byte[] Data)? LatestSnapshot =>
         _storage?.LatestSnapshot is { } latest ? (latest, _storage.ReadLatestSnapshotData()) : null;
 
@@ -50,7 +52,12 @@ public sealed class WalSimulatedStorage(ClusterConfiguration configuration, Dete
         {
             foreach ((Ready ready, byte[]? snapshotData) in _unsynced)
             {
-                if (ready.Snapshot is { } snapshot) storage.InstallSnapshot(snapshot, snapshotData);
+                if (ready.Snapshot is { } snapshot)
+                {
+                    // A snapshot received in chunks is already published in the store (as in the silo's driver).
+                    if (snapshotData is null) storage.InstallPublishedSnapshot(snapshot);
+                    else storage.InstallSnapshot(snapshot, snapshotData);
+                }
                 storage.Save(ready.HardState, ready.Entries);
             }
         }

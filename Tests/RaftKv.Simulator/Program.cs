@@ -24,6 +24,7 @@ if (arguments.ElectionTrials > 0)
 var stopwatch = Stopwatch.StartNew();
 int runs = 0, failures = 0;
 long simulatedMs = 0, elections = 0, commits = 0, events = 0, membershipChanges = 0, transfers = 0, reads = 0;
+long acknowledgedWrites = 0, linearizableReads = 0, staleReads = 0, retries = 0, keysGivenUp = 0, snapshotTransfers = 0, chunksLost = 0, resumed = 0, expired = 0;
 var failed = new List<SimulationResult>();
 object gate = new();
 Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
@@ -42,10 +43,20 @@ Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new Parall
         membershipChanges += result.MembershipChanges;
         transfers += result.LeadershipTransfers;
         reads += result.ReadsServed;
+        acknowledgedWrites += result.AcknowledgedWrites;
+        linearizableReads += result.LinearizableReads;
+        staleReads += result.StaleReads;
+        retries += result.ClientRetries;
+        keysGivenUp += result.KeysGivenUp;
+        snapshotTransfers += result.SnapshotTransfers;
+        chunksLost += result.SnapshotChunksLost;
+        resumed += result.SnapshotTransfersResumed;
+        expired += result.SessionsExpired;
         if (!result.Passed)
         {
             failures++;
             if (failed.Count < 10) failed.Add(result);
+            Console.WriteLine($"... seed {result.Seed} failed: {result.Violations[0].Split('\n')[0]}");
         }
         if (arguments.Verbose || (runs % 1000 == 0)) Console.WriteLine($"... {runs} seeds, {failures} failing, {stopwatch.Elapsed.TotalSeconds:F0}s");
     }
@@ -59,7 +70,9 @@ foreach (SimulationResult result in failed.OrderBy(r => r.Seed))
 }
 Console.WriteLine(
     $"seeds={runs} violations={failures} simulated={TimeSpan.FromMilliseconds(simulatedMs).TotalHours:F1}h elections={elections} " +
-    $"commits={commits} membershipChanges={membershipChanges} transfers={transfers} reads={reads} events={events} wall={stopwatch.Elapsed.TotalSeconds:F1}s");
+    $"commits={commits} membershipChanges={membershipChanges} transfers={transfers} readIndexes={reads} ackedWrites={acknowledgedWrites} " +
+    $"linearizableReads={linearizableReads} staleReads={staleReads} clientRetries={retries} sessionsExpired={expired} keysGivenUp={keysGivenUp} " +
+    $"snapshotTransfers={snapshotTransfers} chunksLost={chunksLost} transfersResumed={resumed} events={events} wall={stopwatch.Elapsed.TotalSeconds:F1}s");
 return failures == 0 ? 0 : 1;
 
 internal sealed record Arguments(ulong FirstSeed, ulong LastSeed, SimulatedBug Bug, SimulatedStorageKind Storage, int ElectionTrials, bool Verbose, string? Error)

@@ -61,6 +61,61 @@ public sealed class SnapshotTests
     }
 
     [Fact]
+    public void Two_senders_do_not_restart_each_other_forever_the_newer_snapshot_wins()
+    {
+        SimulatedFileSystem fs = TestLog.CleanFileSystem();
+        SnapshotStore oldLeader = SnapshotStore.Open(fs, "/old/snapshots");
+        oldLeader.Save(Meta(122, 3), Payload(3000, 1));
+        SnapshotStore newLeader = SnapshotStore.Open(fs, "/new/snapshots");
+        newLeader.Save(Meta(127, 4), Payload(3000, 2));
+        SnapshotStore follower = SnapshotStore.Open(fs, "/follower/snapshots");
+        using var older = new SnapshotChunker(oldLeader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var newer = new SnapshotChunker(newLeader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+
+        // The deposed leader's transfer is under way when the new leader's starts: the newer snapshot takes over.
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(older.ReadChunk(0)).Outcome);
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(newer.ReadChunk(0)).Outcome);
+        // The older sender, resuming or restarting, is told its snapshot is stale, so it stops.
+        Assert.Equal(ChunkOutcome.Stale, receiver.Accept(older.ReadChunk(1000)).Outcome);
+        Assert.Equal(ChunkOutcome.Stale, receiver.Accept(older.ReadChunk(0)).Outcome);
+        Assert.Equal(new ChunkReceipt(ChunkOutcome.Accepted, 2000), receiver.Accept(newer.ReadChunk(1000)));
+        Assert.Equal(ChunkOutcome.Completed, receiver.Accept(newer.ReadChunk(2000)).Outcome);
+        Assert.Equal(Meta(127, 4), follower.Latest);
+        Assert.Equal(Payload(3000, 2), follower.ReadLatestData());
+    }
+
+    [Fact]
+    public void A_transfer_whose_sender_went_silent_is_abandoned_for_another_after_a_few_refusals()
+    {
+        SimulatedFileSystem fs = TestLog.CleanFileSystem();
+        SnapshotStore crashed = SnapshotStore.Open(fs, "/crashed/snapshots");
+        crashed.Save(Meta(127, 4), Payload(3000, 1));
+        SnapshotStore leader = SnapshotStore.Open(fs, "/leader/snapshots");
+        leader.Save(Meta(122, 5), Payload(3000, 2)); // lower index: the new leader has not compacted as far
+        SnapshotStore follower = SnapshotStore.Open(fs, "/follower/snapshots");
+        using var silent = new SnapshotChunker(crashed, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(silent.ReadChunk(0)).Outcome);
+        for (int i = 0; i < SnapshotReceiver.MaxRefusalsWithoutProgress; i++)
+        {
+            Assert.Equal(ChunkOutcome.Stale, receiver.Accept(chunker.ReadChunk(0)).Outcome);
+        }
+        long offset = 0;
+        ChunkReceipt receipt;
+        do
+        {
+            receipt = receiver.Accept(chunker.ReadChunk(offset));
+            offset = receipt.NextOffsetBytes;
+        }
+        while (receipt.Outcome == ChunkOutcome.Accepted);
+        Assert.Equal(ChunkOutcome.Completed, receipt.Outcome);
+        Assert.Equal(Meta(122, 5), follower.Latest);
+    }
+
+    [Fact]
     public void A_transfer_with_a_dropped_chunk_resumes_and_yields_identical_bytes()
     {
         byte[] data = Payload(10_000, 9);

@@ -99,7 +99,7 @@ public enum ChunkOutcome
     /// <summary>Every chunk was fine but the whole data does not match the snapshot CRC; the transfer restarts from 0.</summary>
     SnapshotChecksumMismatch = 4,
 
-    /// <summary>The store already holds this snapshot or a newer one; nothing to do.</summary>
+    /// <summary>The store already holds this snapshot or a newer one, or a newer snapshot is being received; nothing to do.</summary>
     Stale = 5,
 }
 
@@ -109,14 +109,23 @@ public readonly record struct ChunkReceipt(ChunkOutcome Outcome, long NextOffset
 /// <summary>
 /// The receiver's side of InstallSnapshot: accepts chunks strictly in order, checks each chunk's CRC, streams them
 /// into the store's temp file, checks the whole-data CRC at the end and then publishes atomically
-/// (<see cref="SnapshotWriter.Commit"/>). A chunk at offset 0 of a different snapshot restarts the transfer.
-/// I/O errors propagate (fail-stop). Not thread-safe.
+/// (<see cref="SnapshotWriter.Commit"/>). A chunk at offset 0 of a newer snapshot restarts the transfer; a chunk
+/// of an older (or equally new, different) snapshot while a transfer is in progress is answered
+/// <see cref="ChunkOutcome.Stale"/>, so its sender stops. Without that, two senders (a deposed leader whose transfer
+/// kept going and the new leader) restarted each other's transfer at every offset-0 chunk, forever: the
+/// deterministic simulator found this livelock. An in-progress transfer that makes no progress while
+/// <see cref="MaxRefusalsWithoutProgress"/> other transfers were refused is presumed dead (its sender crashed) and the
+/// next one takes over. I/O errors propagate (fail-stop). Not thread-safe.
 /// </summary>
 public sealed class SnapshotReceiver(SnapshotStore store) : IDisposable
 {
+    /// <summary>Refusals of other transfers, without a chunk of the one in progress in between, before it is abandoned.</summary>
+    public const int MaxRefusalsWithoutProgress = 3;
+
     private readonly SnapshotStore _store = store ?? throw new ArgumentNullException(nameof(store));
     private SnapshotWriter? _writer;
     private SnapshotChunk _first;
+    private int _refusalsWithoutProgress;
 
     /// <summary>The offset the receiver expects next (0 when no transfer is in progress).</summary>
     public long NextOffsetBytes => _writer?.LengthBytes ?? 0;
@@ -137,11 +146,19 @@ public sealed class SnapshotReceiver(SnapshotStore store) : IDisposable
             && chunk.SnapshotCrc == _first.SnapshotCrc;
         if (!sameTransfer)
         {
+            if (_writer is not null && !IsNewer(chunk.Metadata, _first.Metadata) && ++_refusalsWithoutProgress <= MaxRefusalsWithoutProgress)
+            {
+                return new ChunkReceipt(ChunkOutcome.Stale, chunk.TotalLengthBytes);
+            }
             if (chunk.OffsetBytes != 0)
             {
                 return new ChunkReceipt(ChunkOutcome.OutOfOrder, 0);
             }
             Abort();
+        }
+        else
+        {
+            _refusalsWithoutProgress = 0;
         }
         if (chunk.OffsetBytes != NextOffsetBytes)
         {
@@ -172,11 +189,15 @@ public sealed class SnapshotReceiver(SnapshotStore store) : IDisposable
         return new ChunkReceipt(ChunkOutcome.Completed, chunk.TotalLengthBytes);
     }
 
+    private static bool IsNewer(SnapshotMetadata candidate, SnapshotMetadata current) =>
+        candidate.Index > current.Index || (candidate.Index == current.Index && candidate.Term > current.Term);
+
     /// <summary>Abandons a transfer in progress, deleting its temp file.</summary>
     public void Abort()
     {
         _writer?.Dispose();
         _writer = null;
+        _refusalsWithoutProgress = 0;
     }
 
     public void Dispose() => Abort();

@@ -1,6 +1,4 @@
-using RaftKv.Chaos.History;
-
-namespace RaftKv.Chaos.Checkers;
+namespace RaftKv.Linearizability;
 
 /// <summary>
 /// The sequential specification of one key: a register holding a value or nothing, with put, get, delete and

@@ -1,6 +1,4 @@
-using RaftKv.Chaos.History;
-
-namespace RaftKv.Chaos.Checkers;
+namespace RaftKv.Linearizability;
 
 /// <summary>The verdict for one key.</summary>
 public sealed record KeyVerdict(string Key, int Operations, bool Linearizable, bool GaveUp, long StatesExplored, IReadOnlyList<Operation> FailingHistory)

@@ -1,4 +1,4 @@
-namespace RaftKv.Chaos.History;
+namespace RaftKv.Linearizability;
 
 /// <summary>What a client asked for. Register operations act on one key; <see cref="Increment"/> is a CAS on the counter key.</summary>
 public enum OpKind
