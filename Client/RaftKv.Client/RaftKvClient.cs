@@ -164,20 +164,10 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     /// A membership call: retried like a read on UNAVAILABLE (following the leader trailers), each attempt bounded by
     /// <see cref="RaftKvClientOptions.AdminAttemptTimeoutMs"/> because a change waits for its commit.
     /// </summary>
-    private async Task<MembershipResponse> ClusterCallAsync<TRequest>(Func<Cluster.ClusterClient, TRequest, CallOptions, AsyncUnaryCall<MembershipResponse>> method,
-        TRequest request, CancellationToken cancellationToken)
-    {
-        await MaybeDiscoverLeaderAsync(cancellationToken).ConfigureAwait(false);
-        RpcException? last = null;
-        int backoffMs = _options.InitialBackoffMs;
-        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+    private Task<MembershipResponse> ClusterCallAsync<TRequest>(Func<Cluster.ClusterClient, TRequest, CallOptions, AsyncUnaryCall<MembershipResponse>> method,
+        TRequest request, CancellationToken cancellationToken) =>
+        RetryAsync(async endpoint =>
         {
-            if (attempt > 1)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _timeProvider, cancellationToken).ConfigureAwait(false);
-                backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
-            }
-            string endpoint = CurrentEndpoint;
             var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AdminAttemptTimeoutMs), cancellationToken: cancellationToken);
             try
             {
@@ -187,15 +177,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             {
                 throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
             }
-            catch (RpcException failure) when (failure.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
-            {
-                last = failure;
-                if (KvMetadata.LeaderEndpoint(failure) is { } leader) Prefer(leader);
-                else RotateFrom(endpoint);
-            }
-        }
-        throw last!;
-    }
+        }, static failure => failure.StatusCode == StatusCode.Unavailable, onRetry: null, cancellationToken);
 
     /// <summary>
     /// Streams a consistent snapshot from the leader into <paramref name="destination"/> (the snapshot store's file
@@ -204,21 +186,13 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     /// bytes were written is not, since they are already in <paramref name="destination"/>.
     /// </summary>
     /// <exception cref="InvalidDataException">The bytes received do not match the length or checksum the leader sent.</exception>
-    public async Task<SnapshotSaveResult> SaveSnapshotAsync(Stream destination, CancellationToken cancellationToken = default)
+    public Task<SnapshotSaveResult> SaveSnapshotAsync(Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        await MaybeDiscoverLeaderAsync(cancellationToken).ConfigureAwait(false);
-        RpcException? last = null;
-        int backoffMs = _options.InitialBackoffMs;
-        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        ulong received = 0;
+        return RetryAsync(async endpoint =>
         {
-            if (attempt > 1)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _timeProvider, cancellationToken).ConfigureAwait(false);
-                backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
-            }
-            string endpoint = CurrentEndpoint;
-            ulong received = 0;
+            received = 0;
             try
             {
                 using var call = Channel(endpoint).Kv.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(cancellationToken: cancellationToken));
@@ -243,18 +217,11 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
                 }
                 throw new InvalidDataException($"the snapshot stream ended after {received} bytes without its final checksum message (truncated)");
             }
-            catch (RpcException failure) when (received == 0 && IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
-            {
-                last = failure;
-                if (KvMetadata.LeaderEndpoint(failure) is { } leader) Prefer(leader);
-                else RotateFrom(endpoint);
-            }
             catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
             {
                 throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
             }
-        }
-        throw last!;
+        }, failure => received == 0 && IsRetryable(failure.StatusCode), onRetry: null, cancellationToken);
     }
 
     /// <summary>CRC32C (Castagnoli) running state, the same checksum the snapshot store uses (RaftKv.Storage.Crc32C).</summary>
@@ -323,17 +290,32 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>One request with bounded retries of retryable failures; the request object (and so its sequence number) never changes.</summary>
-    private async Task<TResponse> CallAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method, TRequest request,
+    private Task<TResponse> CallAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method, TRequest request,
         WriteAttempts? attempts, CancellationToken cancellationToken)
         where TRequest : class, IMessage<TRequest>
-        where TResponse : class, IMessage<TResponse>
+        where TResponse : class, IMessage<TResponse> =>
+        RetryAsync(endpoint => InvokeAsync(method, Channel(endpoint), request, cancellationToken),
+            static failure => IsRetryable(failure.StatusCode),
+            attempts is null ? null : failure =>
+            {
+                if (KvMetadata.MayHaveApplied(failure)) attempts.EarlierAttemptMayHaveApplied = true;
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// The retry loop every call shares: find the leader once, then up to <see cref="RaftKvClientOptions.MaxAttempts"/>
+    /// attempts with exponential backoff, each at the current endpoint; a <paramref name="retryable"/> failure moves to
+    /// the leader it names, or to the next endpoint. <paramref name="onRetry"/> sees each retried failure.
+    /// </summary>
+    private async Task<T> RetryAsync<T>(Func<string, Task<T>> attempt, Func<RpcException, bool> retryable, Action<RpcException>? onRetry,
+        CancellationToken cancellationToken)
     {
         await MaybeDiscoverLeaderAsync(cancellationToken).ConfigureAwait(false);
         RpcException? last = null;
         int backoffMs = _options.InitialBackoffMs;
-        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        for (int number = 1; number <= _options.MaxAttempts; number++)
         {
-            if (attempt > 1)
+            if (number > 1)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _timeProvider, cancellationToken).ConfigureAwait(false);
                 backoffMs = Math.Min(backoffMs * 2, _options.MaxBackoffMs);
@@ -341,12 +323,12 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             string endpoint = CurrentEndpoint;
             try
             {
-                return await InvokeAsync(method, Channel(endpoint), request, cancellationToken).ConfigureAwait(false);
+                return await attempt(endpoint).ConfigureAwait(false);
             }
-            catch (RpcException failure) when (IsRetryable(failure.StatusCode) && !cancellationToken.IsCancellationRequested)
+            catch (RpcException failure) when (retryable(failure) && !cancellationToken.IsCancellationRequested)
             {
                 last = failure;
-                if (attempts is not null && KvMetadata.MayHaveApplied(failure)) attempts.EarlierAttemptMayHaveApplied = true;
+                onRetry?.Invoke(failure);
                 if (KvMetadata.LeaderEndpoint(failure) is { } leader) Prefer(leader);
                 else RotateFrom(endpoint);
             }
