@@ -168,7 +168,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         TRequest request, CancellationToken cancellationToken) =>
         RetryAsync(async endpoint =>
         {
-            var options = new CallOptions(deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AdminAttemptTimeoutMs), cancellationToken: cancellationToken);
+            var options = new CallOptions(headers: _authorization, deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AdminAttemptTimeoutMs), cancellationToken: cancellationToken);
             try
             {
                 return await method(Channel(endpoint).Cluster, request, options).ResponseAsync.ConfigureAwait(false);
@@ -195,7 +195,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             received = 0;
             try
             {
-                using var call = Channel(endpoint).Kv.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(cancellationToken: cancellationToken));
+                using var call = Channel(endpoint).Kv.SaveSnapshot(new SaveSnapshotRequest(), new CallOptions(headers: _authorization, cancellationToken: cancellationToken));
                 uint crc = 0xFFFF_FFFF;
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
