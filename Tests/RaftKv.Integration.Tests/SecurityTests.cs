@@ -147,6 +147,21 @@ public sealed class SecurityTests
             PutResult put = await client.PutAsync("guarded", "by token");
             Assert.Equal("by token", Encoding.UTF8.GetString((await client.GetAsync("guarded"))!.Value));
             Assert.True(put.ModRevision > original.ModRevision);
+
+            // The token rides on every kind of call, not only unary KV ones: the membership service and the
+            // snapshot stream (both once answered UNAUTHENTICATED to a token-only client).
+            MembershipResponse members = await client.MemberListAsync();
+            Assert.Equal(3, members.Members.Count);
+            using var backup = new MemoryStream();
+            SnapshotSaveResult saved = await client.SaveSnapshotAsync(backup);
+            Assert.True(saved.Index >= put.ModRevision, $"the snapshot at {saved.Index} must include the write at {put.ModRevision}");
+            Assert.True(backup.Length > 0);
+        }
+        await using (var client = new RaftKvClient(anonymous))
+        {
+            RpcException list = await Assert.ThrowsAsync<RpcException>(() => client.MemberListAsync());
+            Assert.Equal(StatusCode.Unauthenticated, list.StatusCode);
+            await Assert.ThrowsAsync<RpcException>(() => client.SaveSnapshotAsync(new MemoryStream()));
         }
     }
 
