@@ -38,6 +38,7 @@ public sealed class ChaosCluster : IAsyncDisposable
     private readonly Dictionary<int, Process?> _processes = [];
     private readonly HashSet<int> _paused = [];
     private readonly HashSet<int> _mounted = [];
+    private readonly HashSet<int> _joining = [];
     private readonly RaftKvClient _statusClient;
 
     public ChaosCluster(ChaosClusterOptions options)
@@ -88,7 +89,11 @@ public sealed class ChaosCluster : IAsyncDisposable
             throw;
         }
         _statusClient = new RaftKvClient(new RaftKvClientOptions { Endpoints = [.. Nodes.Select(n => n.ClientAddress)], MaxAttempts = 1, AttemptTimeoutMs = 1_000 });
+        Admin = new RaftKvClient(new RaftKvClientOptions { Endpoints = [.. Nodes.Select(n => n.ClientAddress)], MaxAttempts = 3, AttemptTimeoutMs = 2_000 });
     }
+
+    /// <summary>A client for the membership (admin) calls; they follow the leader like reads.</summary>
+    public RaftKvClient Admin { get; }
 
     public IReadOnlyList<ChaosNode> Nodes { get; }
 
@@ -119,7 +124,13 @@ public sealed class ChaosCluster : IAsyncDisposable
         {
             if (_processes[id] is { HasExited: false }) return;
             ChaosNode node = Node(id);
-            ProcessStartInfo start = SiloLauncher.StartInfo(node, Nodes, Network?.ExecPrefix(id) ?? [], _options.ExtraSiloArguments);
+            // A node that was replaced (wiped and rejoined) starts with RaftKv:Join from then on: until its own log
+            // says it is a member it must ask to be added, never boot as a voter of the initial configuration with an
+            // empty log (that would forget its votes). Through the next node: any member forwards to the leader.
+            IReadOnlyList<string> arguments = _joining.Contains(id)
+                ? [.. _options.ExtraSiloArguments, $"--RaftKv:Join={Node(id % Nodes.Count + 1).ClientAddress}"]
+                : _options.ExtraSiloArguments;
+            ProcessStartInfo start = SiloLauncher.StartInfo(node, Nodes, Network?.ExecPrefix(id) ?? [], arguments);
             var log = new StreamWriter(node.LogFile, append: true) { AutoFlush = true };
             log.WriteLine($"==== chaos runner: starting node {id} at {DateTime.UtcNow:O}");
             Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start node {id}");
@@ -229,6 +240,25 @@ public sealed class ChaosCluster : IAsyncDisposable
         return written;
     }
 
+    /// <summary>
+    /// Deletes everything the (stopped) node stored, as a replaced machine has nothing, and makes its later starts
+    /// join the cluster as a new learner.
+    /// </summary>
+    public void WipeAndJoin(int id)
+    {
+        lock (_processes)
+        {
+            if (_processes[id] is { HasExited: false }) throw new InvalidOperationException($"node {id} is running; kill it before wiping its data");
+            var directory = new DirectoryInfo(Node(id).DataDirectory);
+            foreach (FileSystemInfo entry in directory.EnumerateFileSystemInfos())
+            {
+                if (entry is DirectoryInfo sub) sub.Delete(recursive: true);
+                else entry.Delete();
+            }
+            _joining.Add(id);
+        }
+    }
+
     public void FreeDisk(int id)
     {
         string path = Path.Combine(Node(id).DataDirectory, FillerFile);
@@ -262,6 +292,7 @@ public sealed class ChaosCluster : IAsyncDisposable
             Kill(id);
         }
         _statusClient.Dispose();
+        Admin.Dispose();
         Network?.HealAll();
         Network?.Dispose();
         foreach (int id in _mounted) Shell.Run("umount", "-l", Node(id).DataDirectory);

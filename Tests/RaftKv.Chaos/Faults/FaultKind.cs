@@ -30,6 +30,16 @@ public enum FaultKind
 
     /// <summary>One node's data disk (a tmpfs) filled to the last byte, then freed.</summary>
     DiskFull,
+
+    /// <summary>Leadership moved to a random follower through the admin API (Raft thesis 3.10); nothing to heal.</summary>
+    TransferLeader,
+
+    /// <summary>
+    /// A random member (the leader too) removed from the configuration and left running while the fault holds; on
+    /// heal it is killed, its disk wiped, and it rejoins as a new learner (<c>RaftKv:Join</c>) and is promoted once
+    /// caught up, as an operator replaces a failed machine.
+    /// </summary>
+    ReplaceMember,
 }
 
 public static class FaultKinds
@@ -49,6 +59,8 @@ public static class FaultKinds
         FaultKind.OneWay => "one-way",
         FaultKind.ClockSkew => "clock",
         FaultKind.DiskFull => "disk-full",
+        FaultKind.TransferLeader => "transfer-leader",
+        FaultKind.ReplaceMember => "replace-member",
         _ => kind.ToString(),
     };
 

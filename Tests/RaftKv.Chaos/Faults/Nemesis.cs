@@ -1,4 +1,5 @@
 using RaftKv.Chaos.Cluster;
+using RaftKv.Client.Protos;
 
 namespace RaftKv.Chaos.Faults;
 
@@ -8,7 +9,12 @@ namespace RaftKv.Chaos.Faults;
 /// </summary>
 public sealed class Nemesis(ChaosCluster cluster, FaultTimeline timeline)
 {
+    private static readonly TimeSpan AdminTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan RejoinTimeout = TimeSpan.FromSeconds(90);
     private readonly Dictionary<string, int> _counts = [];
+
+    /// <summary>Replaced nodes not yet voters again (their rejoin timed out): the final heal finishes them.</summary>
+    private readonly HashSet<int> _rejoining = [];
 
     /// <summary>How many faults of each kind were injected.</summary>
     public IReadOnlyDictionary<string, int> Counts
@@ -52,6 +58,17 @@ public sealed class Nemesis(ChaosCluster cluster, FaultTimeline timeline)
         cluster.Network?.HealAll();
         RestartStopped("final heal");
         timeline.Add(FaultPhase.Heal, "all", "every fault healed");
+    }
+
+    /// <summary>
+    /// Makes every replaced node a voter again (after <see cref="HealEverything"/>), so the run ends with the
+    /// configuration it started with and every node can be compared. Returns false if one could not be.
+    /// </summary>
+    public async Task<bool> RestoreMembershipAsync()
+    {
+        bool all = true;
+        foreach (int id in _rejoining.ToArray()) all &= await RejoinAsync(id, "final heal").ConfigureAwait(false);
+        return all;
     }
 
     /// <summary>Starts every node that is not running (killed, or exited by itself, e.g. fail-stop on a full disk).</summary>
@@ -188,9 +205,106 @@ public sealed class Nemesis(ChaosCluster cluster, FaultTimeline timeline)
                     return Task.CompletedTask;
                 };
             }
+            case FaultKind.TransferLeader:
+            {
+                if (await Leader().ConfigureAwait(false) is not { } leader) return null;
+                int[] followers = [.. Enumerable.Range(1, n).Where(id => id != leader && cluster.IsRunning(id) && !cluster.IsPaused(id))];
+                if (followers.Length == 0)
+                {
+                    timeline.Add(FaultPhase.Note, kind, "skipped: no running follower");
+                    return null;
+                }
+                int target = followers[random.Next(followers.Length)];
+                timeline.Add(FaultPhase.Start, kind, $"leadership transfer from node {leader} to node {target}");
+                MembershipResponse? moved = await AdminAsync(kind, $"transfer to node {target}", (admin, t) => admin.LeaderTransferAsync((ulong)target, t)).ConfigureAwait(false);
+                if (moved is not null) timeline.Add(FaultPhase.Note, kind, $"node {moved.LeaderId} leads in term {moved.Term}");
+                return () => Task.CompletedTask; // nothing to undo
+            }
+            case FaultKind.ReplaceMember:
+            {
+                MembershipResponse? members = await AdminAsync(kind, "list members", (admin, t) => admin.MemberListAsync(t)).ConfigureAwait(false);
+                if (members is null) return null;
+                if (members.Members.Count(m => m.Voter) < n)
+                {
+                    timeline.Add(FaultPhase.Note, kind, "skipped: not every node is a voter");
+                    return null;
+                }
+                int target = RandomNode();
+                string role = members.LeaderId == (ulong)target ? " (the leader)" : "";
+                if (await AdminAsync(kind, $"remove node {target}", (admin, t) => admin.MemberRemoveAsync((ulong)target, t)).ConfigureAwait(false) is null) return null;
+                timeline.Add(FaultPhase.Start, kind, $"node {target}{role} removed from the configuration and left running");
+                return async () =>
+                {
+                    // A removed node must not disrupt the others while it runs (no elections); now it goes, as a failed
+                    // machine would, and comes back empty under the same id.
+                    cluster.Kill(target);
+                    cluster.WipeAndJoin(target);
+                    cluster.Start(target);
+                    timeline.Add(FaultPhase.Heal, kind, $"node {target} killed, its disk wiped, restarted to join as a learner");
+                    _rejoining.Add(target);
+                    await RejoinAsync(target, kind).ConfigureAwait(false);
+                };
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(fault), fault.Kind, "unknown fault kind");
         }
+    }
+
+    /// <summary>One admin call with its own deadline (not the run's stop: heals must finish); null, noted, on failure.</summary>
+    private async Task<MembershipResponse?> AdminAsync(string kind, string what, Func<Client.RaftKvClient, CancellationToken, Task<MembershipResponse>> call)
+    {
+        using var deadline = new CancellationTokenSource(AdminTimeout);
+        try
+        {
+            return await call(cluster.Admin, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            timeline.Add(FaultPhase.Note, kind, $"{what} failed: {e.GetType().Name}: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Waits for a wiped node's join (it asks to be added as a learner itself) and promotes it once it has caught up
+    /// (promotion is refused while it lags): true when it is a voter again.
+    /// </summary>
+    private async Task<bool> RejoinAsync(int id, string kind)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        string last = "no answer";
+        while (deadline.Elapsed < RejoinTimeout)
+        {
+            using var attempt = new CancellationTokenSource(AdminTimeout);
+            try
+            {
+                MembershipResponse members = await cluster.Admin.MemberListAsync(attempt.Token).ConfigureAwait(false);
+                Member? member = members.Members.FirstOrDefault(m => m.Id == (ulong)id);
+                if (member is { Voter: true })
+                {
+                    _rejoining.Remove(id);
+                    timeline.Add(FaultPhase.Heal, kind, $"node {id} is a voter again after {deadline.Elapsed.TotalSeconds:F1} s");
+                    return true;
+                }
+                if (member is null)
+                {
+                    last = "not a member yet (its join is pending)";
+                    if (!cluster.IsRunning(id)) cluster.Start(id);
+                }
+                else
+                {
+                    await cluster.Admin.MemberPromoteAsync((ulong)id, attempt.Token).ConfigureAwait(false);
+                    continue; // the next listing shows it as a voter
+                }
+            }
+            catch (Exception e)
+            {
+                last = $"{e.GetType().Name}: {e.Message}";
+            }
+            await Task.Delay(500).ConfigureAwait(false);
+        }
+        timeline.Add(FaultPhase.Note, kind, $"node {id} is not a voter again after {RejoinTimeout.TotalSeconds:F0} s: {last}");
+        return false;
     }
 
     private Func<Task>? Split(string kind, IReadOnlyList<int> a, IReadOnlyList<int> b, string detail)

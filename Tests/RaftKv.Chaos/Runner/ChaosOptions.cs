@@ -50,7 +50,8 @@ public sealed record ChaosOptions
                             [--keys 4] [--register-workers 4] [--counter-workers 2] [--write-once-workers 1] [--think-ms 20]
                             [--fault-ms 1000-5000] [--quiet-ms 1000-3000] [--out DIR] [--loopback] [--silo-arg ARG]...
                             [--clients grpc,orleans]
-          faults: kill, kill-leader, kill-all, pause, pause-leader, partition, isolate-leader, bridge, one-way, clock, disk-full
+          faults: kill, kill-leader, kill-all, pause, pause-leader, partition, isolate-leader, bridge, one-way, clock, disk-full,
+                  transfer-leader, replace-member
           clients: grpc (RaftKvClient over the gateway), orleans (KV grains + RaftKvSession via an Orleans client); default both
           --loopback: no network namespaces (no partitions; for machines without root/iptables)
           --silo-arg: passed to every silo, e.g. --silo-arg --RaftKv:TestFaultServeReadsLocally=true

@@ -131,6 +131,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         {
         }
         nemesis.HealEverything();
+        if (!await nemesis.RestoreMembershipAsync().ConfigureAwait(false)) Log("  warning: a replaced node is not a voter again; the convergence check will say which");
         long healedUs = history.NowUs();
         stopWorkers.Cancel();
         await Task.WhenAll(workers).ConfigureAwait(false);
@@ -205,7 +206,8 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         if (kind.NeedsNetwork() && cluster.Network is null) why = "no network namespaces";
         else if (kind == FaultKind.ClockSkew && !cluster.ClockFaultsSupported) why = "libfaketime (package faketime) not installed";
         else if (kind == FaultKind.DiskFull && !cluster.DiskFaultsSupported) why = "data directories not on tmpfs (needs root)";
-        else if (kind is FaultKind.PartitionMajorityMinority or FaultKind.Bridge && cluster.Nodes.Count < 3) why = "needs 3 nodes";
+        else if (kind is FaultKind.PartitionMajorityMinority or FaultKind.Bridge or FaultKind.ReplaceMember && cluster.Nodes.Count < 3) why = "needs 3 nodes";
+        else if (kind == FaultKind.TransferLeader && cluster.Nodes.Count < 2) why = "needs 2 nodes";
         return why.Length == 0;
     }
 
