@@ -20,7 +20,7 @@
 #                 NUGET_XMLDOC_MODE=skip, DOTNET_SDK_VERSION. No PowerShell. Runs as root, like the official one.
 #                 It also trusts this host's own CAs (/usr/local/share/ca-certificates), which the official one does
 #                 not: on the machine this was written on, TLS to NuGet is presented with a local CA's certificates.
-# x64 only (whatever this machine's .NET is). Needs root, debootstrap and a Docker engine; takes about 3 minutes.
+# x64 only (whatever this machine's .NET is). Needs root, debootstrap and a Docker engine; takes 5-10 minutes.
 #
 #   sudo docker/import-base-images.sh            # then: docker build --network host -f docker/Dockerfile -t raftkv-silo .
 #
