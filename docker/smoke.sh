@@ -5,14 +5,15 @@
 # SIGKILLs its process from the host (a crash: the restart policy brings it back), and times a `stop` of the leader
 # (the file's stop_grace_period is 15 s; the silo should exit 0 in about a second). Needs root for the crash step
 # (the host kills the container's process). Prints each step's
-# result and exits non-zero at the first failure. The cluster is left running (DOWN=1: removed with its volumes).
+# result and exits non-zero at the first failure. At the end, passed or not, the cluster is removed with its volumes
+# (KEEP=1 leaves it running; while it runs, ComposeFileTests cannot make the same 172.28.0.0/24 network and fails).
 #
 #   docker build --network host -f docker/Dockerfile -t raftkv-silo .   # first
 #   docker/smoke.sh
 #
 # Environment: COMPOSE (default `docker compose`, else `docker-compose`), PROJECT (compose project, default
 # raftkv-smoke), ENDPOINTS (the published client ports, default the compose file's 127.0.0.1:7101-7103), RAFTKV_CLI (a
-# built raftkv.dll; default: Client/RaftKv.Cli is built into a temporary folder), DOWN=1 (remove everything at the end).
+# built raftkv.dll; default: Client/RaftKv.Cli is built into a temporary folder), KEEP=1 (leave the cluster running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,9 +42,14 @@ wait_healthy() { # wait_healthy SECONDS SERVICE...
   done
 }
 
+cli_dir=""
+cleanup() {
+  [ -z "$cli_dir" ] || rm -rf "$cli_dir"
+  if [ "${KEEP:-0}" != 1 ]; then say "compose down -v"; compose down -v; fi
+}
+trap cleanup EXIT
 if [ -z "${RAFTKV_CLI:-}" ]; then
   cli_dir=$(mktemp -d)
-  trap 'rm -rf "$cli_dir"' EXIT
   dotnet build Client/RaftKv.Cli -c Release -o "$cli_dir" --nologo -v q >/dev/null || fail "building the CLI"
   RAFTKV_CLI=$cli_dir/raftkv.dll
 fi
@@ -115,8 +121,4 @@ compose start "$stopped"
 wait_healthy 120 silo1 silo2 silo3
 show
 
-if [ "${DOWN:-0}" = 1 ]; then
-  say "compose down -v"
-  compose down -v
-fi
 say "smoke test passed"
