@@ -33,6 +33,14 @@ public sealed partial class ComposeFileTests
         Assert.Equal(["silo1", "silo2", "silo3"], compose.Services.Select(s => s.Name));
         Assert.Equal("/var/lib/raftkv", imageEnvironment["RaftKv__DataDirectory"]);
         Assert.NotEmpty(compose.HealthCheck);
+        // The gateway routes by the port a request names (Host), so each client and Orleans gateway port is published
+        // at its own number: through a mapping such as 7102:7101 every call would get 404 (gRPC UNIMPLEMENTED).
+        foreach ((ComposeService service, int i) in compose.Services.Select((s, i) => (s, i)))
+        {
+            int clientPort = new Uri(service.Environment[$"RaftKv__Members__{i}__ClientAddress"]).Port;
+            Assert.Contains($"{clientPort}:{clientPort}", service.Ports);
+            Assert.Contains($"{service.Environment["RaftKv__Orleans__GatewayPort"]}:{service.Environment["RaftKv__Orleans__GatewayPort"]}", service.Ports);
+        }
 
         string? unsupported = ComposeNetwork.Unsupported();
         Assert.True(unsupported is null, $"this test needs network namespaces (root and iproute2): {unsupported}");
@@ -55,7 +63,7 @@ public sealed partial class ComposeFileTests
             }
 
             string[] gateways = [.. compose.Services.Select(s => s.Environment.Single(e => e.Key == $"RaftKv__Members__{compose.Services.IndexOf(s)}__ClientAddress").Value)];
-            Assert.Equal(compose.Services.Select(s => $"http://{s.Address}:7101"), gateways);
+            Assert.Equal(compose.Services.Select(s => $"http://{s.Address}:"), gateways.Select(g => g[..(g.LastIndexOf(':') + 1)]));
             await using var client = new RaftKvClient(new RaftKvClientOptions { Endpoints = gateways, MaxAttempts = 60, AttemptTimeoutMs = 2_000, MaxBackoffMs = 500 });
             var waited = Stopwatch.StartNew();
             PutResult put = await client.PutAsync("compose/greeting", "hello from compose").WaitAsync(TimeSpan.FromSeconds(120));
@@ -124,6 +132,7 @@ public sealed partial class ComposeFileTests
                 <<: *silo
                 environment: { <<: *members, C: "3", B: overridden }
                 networks: { net: { ipv4_address: 10.0.0.11 } }
+                ports: ["7101:7101", "30000:30000"]
             """;
         ComposeFile parsed = ComposeFile.Parse(text);
         ComposeService one = Assert.Single(parsed.Services);
@@ -131,6 +140,7 @@ public sealed partial class ComposeFileTests
         Assert.Equal("10.0.0.11", one.Address);
         Assert.Equal(new Dictionary<string, string> { ["A"] = "1", ["B"] = "overridden", ["C"] = "3" }, one.Environment);
         Assert.Equal(["dotnet", "RaftKv.Silo.dll", "health"], parsed.HealthCheck);
+        Assert.Equal(["7101:7101", "30000:30000"], one.Ports);
     }
 
     private static Process Start(IReadOnlyList<string> prefix, IReadOnlyList<string> command, string workingDirectory, Dictionary<string, string> environment, StringBuilder log)
@@ -171,7 +181,11 @@ public sealed partial class ComposeFileTests
     [GeneratedRegex(@"^ENV (?<key>[A-Za-z_][A-Za-z0-9_]*)=(?<value>\S+)\s*$", RegexOptions.Multiline)]
     private static partial Regex DockerfileEnv();
 
-    internal sealed record ComposeService(string Name, string Address, Dictionary<string, string> Environment);
+    internal sealed record ComposeService(string Name, string Address, Dictionary<string, string> Environment)
+    {
+        /// <summary>The service's <c>ports</c> entries ("host:container").</summary>
+        public List<string> Ports { get; init; } = [];
+    }
 
     /// <summary>
     /// The subset of YAML that docker/compose.yaml uses: one anchored block map of environment variables, services
@@ -236,6 +250,10 @@ public sealed partial class ComposeFileTests
                         }
                     }
                 }
+                else if (PortList().Match(line) is { Success: true } ports)
+                {
+                    current.Ports.AddRange(JsonSerializer.Deserialize<string[]>(ports.Groups["array"].Value)!);
+                }
                 else if (Ipv4Address().Match(line) is { Success: true } address)
                 {
                     services[^1] = current with { Address = address.Groups["address"].Value };
@@ -258,6 +276,9 @@ public sealed partial class ComposeFileTests
 
         [GeneratedRegex(@"^\s*test:\s*(?<array>\[.*\])\s*$")]
         private static partial Regex HealthCheckTest();
+
+        [GeneratedRegex(@"^\s*ports:\s*(?<array>\[.*\])\s*$")]
+        private static partial Regex PortList();
 
         [GeneratedRegex(@"^\s*environment:\s*\{(?<items>.*)\}\s*$")]
         private static partial Regex FlowEnvironment();
