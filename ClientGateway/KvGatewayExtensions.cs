@@ -30,7 +30,7 @@ public static class KvGatewayExtensions
 
     /// <summary>
     /// Maps services <c>raftkv.v1.KV</c> and <c>raftkv.v1.Cluster</c>; listen on an HTTP/2 endpoint (h2c or TLS), and
-    /// restrict them to the client port with <c>RequireHost</c> when the host has others (conventions added to the
+    /// restrict them to the client port (the silo uses <c>RequireLocalPort</c>) when the host has others (conventions added to the
     /// returned builder apply to both).
     /// </summary>
     public static IEndpointConventionBuilder MapRaftKvGateway(this IEndpointRouteBuilder endpoints)

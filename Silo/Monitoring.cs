@@ -52,22 +52,20 @@ public static class Monitoring
 
     /// <summary>
     /// Maps the monitoring endpoints on the monitoring port (when the node has one) and the gRPC health and
-    /// reflection services on the client port. <paramref name="clientHosts"/> and <paramref name="httpHosts"/> are the
-    /// host patterns (listen and advertised port) the endpoints are restricted to.
+    /// reflection services on the client port (the ports Kestrel listens on, see <see cref="LocalPortRouting"/>).
     /// </summary>
-    public static void MapRaftKvMonitoring(IEndpointRouteBuilder app, string[] clientHosts, string[]? httpHosts)
+    public static void MapRaftKvMonitoring(IEndpointRouteBuilder app, int clientPort, int? httpPort)
     {
         ArgumentNullException.ThrowIfNull(app);
-        ArgumentNullException.ThrowIfNull(clientHosts);
-        app.MapGrpcHealthChecksService().RequireHost(clientHosts);
-        app.MapGrpcReflectionService().RequireHost(clientHosts);
-        if (httpHosts is null) return;
-        app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(httpHosts);
+        app.MapGrpcHealthChecksService().RequireLocalPort(clientPort);
+        app.MapGrpcReflectionService().RequireLocalPort(clientPort);
+        if (httpPort is not { } port) return;
+        app.MapPrometheusScrapingEndpoint("/metrics").RequireLocalPort(port);
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag), ResponseWriter = WriteTextAsync })
-            .RequireHost(httpHosts);
+            .RequireLocalPort(port);
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag), ResponseWriter = WriteTextAsync })
-            .RequireHost(httpHosts);
-        app.MapClusterPage(httpHosts);
+            .RequireLocalPort(port);
+        app.MapClusterPage(port);
     }
 
     /// <summary>"ok: ..." or "not ready: ..." with the check's reason, one line, so a human with curl sees why.</summary>

@@ -140,12 +140,14 @@ public static class SiloHost
             app.Lifetime.ApplicationStopped.Register(certificates.Dispose);
         }
         EndPeerStreamsWhenStopping(app, options);
-        SiloSecurity.UseClientPortChecks(app, new Uri(options.Self.ClientAddress).Port, security, certificates, limits);
-        SiloSecurity.UsePeerPortChecks(app, new Uri(options.Self.PeerAddress).Port, limits);
+        // The ports Kestrel listens on (Connection.LocalPort), not the advertised ones: behind NAT or a port mapping
+        // they differ, and checking the advertised port would skip authentication altogether.
+        SiloSecurity.UseClientPortChecks(app, options.ClientListenUri.Port, security, certificates, limits);
+        SiloSecurity.UsePeerPortChecks(app, options.PeerListenUri.Port, limits);
         MapNodeEndpoints(app, options);
         if (orleansOptions.Dashboard && options.HttpListenUri is not null)
         {
-            app.MapOrleansDashboard(routePrefix: "/dashboard").RequireHost(HostPatterns(options.HttpListenUri, options.Self.HttpAddress));
+            app.MapOrleansDashboard(routePrefix: "/dashboard").RequireLocalPort(options.HttpListenUri.Port);
         }
         return app;
     }
@@ -204,6 +206,7 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(limits);
         AddRaftKvNode(services, options);
+        services.AddLocalPortRouting();
         services.AddSingleton(limits);
         if (certificates is not null) services.AddSingleton(certificates);
         services.AddGrpc()
@@ -246,17 +249,15 @@ public static class SiloHost
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
-        // Requests name the advertised port in their Host header, which differs from the listen port behind NAT or a
-        // container's port mapping: each endpoint answers on either.
-        string[] clientHosts = HostPatterns(options.ClientListenUri, options.Self.ClientAddress);
-        string[] peerHosts = HostPatterns(options.PeerListenUri, options.Self.PeerAddress);
-        string[]? httpHosts = options.HttpListenUri is { } httpUri ? HostPatterns(httpUri, options.Self.HttpAddress) : null;
-        app.MapRaftKvGateway().RequireHost(clientHosts);
-        SiloNode.MapPeerService(app).RequireHost(peerHosts);
-        Monitoring.MapRaftKvMonitoring(app, clientHosts, httpHosts);
+        // By the port the connection arrived on, not the Host header: clients behind NAT, a container's port mapping
+        // or a load balancer name other ports there (LocalPortRouting).
+        int clientPort = options.ClientListenUri.Port;
+        app.MapRaftKvGateway().RequireLocalPort(clientPort);
+        SiloNode.MapPeerService(app).RequireLocalPort(options.PeerListenUri.Port);
+        Monitoring.MapRaftKvMonitoring(app, clientPort, options.HttpListenUri?.Port);
         if (options.EnableTestFaults)
         {
-            app.MapGrpcService<TestFaults>().RequireHost(clientHosts);
+            app.MapGrpcService<TestFaults>().RequireLocalPort(clientPort);
         }
     }
 
@@ -327,12 +328,6 @@ public static class SiloHost
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
         silo.AddRaftKvGrains(options => options.Bind(configuration.GetSection(RaftKvGrainOptions.SectionName)));
-    }
-
-    private static string[] HostPatterns(Uri listen, string advertised)
-    {
-        int advertisedPort = advertised.Length > 0 ? new Uri(advertised).Port : listen.Port;
-        return advertisedPort == listen.Port ? [$"*:{listen.Port}"] : [$"*:{listen.Port}", $"*:{advertisedPort}"];
     }
 
     private static IPAddress ListenAddress(Uri uri) =>

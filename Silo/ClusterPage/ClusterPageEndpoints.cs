@@ -35,7 +35,8 @@ public static class ClusterPageEndpoints
         return services;
     }
 
-    public static void MapClusterPage(this IEndpointRouteBuilder app, params string[] hosts)
+    /// <summary>The page and its data on the monitoring port (<paramref name="port"/>; null: every port).</summary>
+    public static void MapClusterPage(this IEndpointRouteBuilder app, int? port = null)
     {
         ArgumentNullException.ThrowIfNull(app);
         IEndpointConventionBuilder page = app.MapGet("/", static (HttpContext context) =>
@@ -60,10 +61,10 @@ public static class ClusterPageEndpoints
             }
             await context.Response.WriteAsJsonAsync(snapshot, Json, context.RequestAborted).ConfigureAwait(false);
         });
-        if (hosts.Length > 0)
+        if (port is { } only)
         {
-            page.RequireHost(hosts);
-            data.RequireHost(hosts);
+            page.RequireLocalPort(only);
+            data.RequireLocalPort(only);
         }
     }
 }

@@ -13,6 +13,7 @@ using RaftKv.Client;
 using RaftKv.Client.Protos;
 using RaftKv.Client.Security;
 using RaftKv.Grains;
+using RaftKv.Integration.Tests.Infrastructure;
 using RaftKv.Node;
 using RaftKv.TestingHost;
 using Wire = RaftKv.Mesh.Protos;
@@ -163,6 +164,48 @@ public sealed class SecurityTests
             Assert.Equal(StatusCode.Unauthenticated, list.StatusCode);
             await Assert.ThrowsAsync<RpcException>(() => client.SaveSnapshotAsync(new MemoryStream()));
         }
+    }
+
+    [Fact]
+    public async Task Behind_a_port_mapping_a_node_still_authenticates_clients_and_serves_whatever_port_they_name()
+    {
+        // Node 3 listens on its own port and is reached through a forwarder at its advertised address, as behind NAT
+        // or a container's published port: requests name the advertised port, connections arrive on the listen port.
+        // (The client port's checks once compared the advertised port with the connection's and so checked nothing.)
+        int[] ports = LoopbackPorts.Free(2);
+        int listenPort = ports[0], balancerPort = ports[1];
+        await using var cluster = new SiloProcessCluster(tls: true, start: false,
+            nodeArguments: id => id == 3 ? [$"--RaftKv:ClientListenAddress=https://127.0.0.1:{listenPort}"] : []);
+        await using var nat = TcpForwarder.Start(new Uri(cluster.ClientAddress(3)).Port, listenPort);
+        // And a port that is neither (a load balancer's): routing by the Host header answered 404 there.
+        await using var balancer = TcpForwarder.Start(balancerPort, listenPort);
+        foreach (NodeMember member in cluster.Members) cluster.Start(member.Id);
+        await cluster.WaitForLeaderAsync(Deadline);
+        await using RaftKvClient admin = cluster.NewClient();
+        PutResult original = await admin.PutAsync("mapped", "original");
+
+        RaftKvClientOptions anonymous = cluster.ClientOptions(3);
+        anonymous.ClientCertificate = null;
+        anonymous.MaxAttempts = 1;
+        foreach (string endpoint in new[] { cluster.ClientAddress(3), $"https://127.0.0.1:{balancerPort}" })
+        {
+            anonymous.Endpoints = [endpoint];
+            await using var client = new RaftKvClient(anonymous);
+            RpcException put = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync("mapped", "forged"));
+            Assert.Equal(StatusCode.Unauthenticated, put.StatusCode);
+        }
+
+        RaftKvClientOptions viaBalancer = cluster.ClientOptions();
+        viaBalancer.Endpoints = [$"https://127.0.0.1:{balancerPort}"];
+        await using (var client = new RaftKvClient(viaBalancer))
+        {
+            Assert.Equal(3UL, (await client.StatusAsync(viaBalancer.Endpoints[0])).NodeId);
+            Assert.Equal("original", Encoding.UTF8.GetString((await client.GetAsync("mapped"))!.Value));
+            await client.PutAsync("mapped", "through the balancer");
+        }
+        RaftKv.Client.KvItem item = (await admin.GetAsync("mapped"))!;
+        Assert.Equal("through the balancer", Encoding.UTF8.GetString(item.Value));
+        Assert.True(item.ModRevision > original.ModRevision);
     }
 
     [Fact]
