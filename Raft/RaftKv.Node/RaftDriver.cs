@@ -123,7 +123,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     internal RaftNode Core => _raft;
 
     /// <summary>Whether inputs wait for the next <see cref="RunOnce"/>.</summary>
-    public bool HasPendingInput => _inbox.Reader.Count > 0;
+    public bool HasPendingInput => _inbox.Reader.TryPeek(out _);
 
     /// <summary>
     /// The callers' tasks that wait for this node's leadership (or its leader's) to confirm them: proposals not yet

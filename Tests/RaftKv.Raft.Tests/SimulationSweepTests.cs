@@ -51,6 +51,8 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
         {
             SimulationResult first = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
             SimulationResult second = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
+            // The trace hash digests every node's role, term, commit and applied index after every event.
+            Assert.Equal(first.TraceHash, second.TraceHash);
             Assert.Equal((first.Events, first.Commits, first.Elections, first.SimulatedMs), (second.Events, second.Commits, second.Elections, second.SimulatedMs));
             Assert.Equal((first.AcknowledgedWrites, first.LinearizableReads, first.StaleReads, first.ClientRetries, first.SnapshotTransfers),
                          (second.AcknowledgedWrites, second.LinearizableReads, second.StaleReads, second.ClientRetries, second.SnapshotTransfers));

@@ -88,7 +88,11 @@ public sealed class ClusterChecker
         int uncommitted = 0;
         for (ulong index = log.LastIndex; index > log.Committed && index > log.SnapshotIndex; index--)
         {
-            if (log.EntryAt(index).Type == EntryType.Configuration) uncommitted++;
+            LogEntry entry = log.EntryAt(index);
+            // Uncommitted in the cluster, not only in this node's view: a restarted node's commit index is a
+            // recovery hint that may lag (the driver does not fsync a hard state whose only change is the commit
+            // index), so a new leader can hold changes the cluster committed long ago above its own commit index.
+            if (entry.Type == EntryType.Configuration && !(_committed.TryGetValue(index, out var known) && known.Term == entry.Term)) uncommitted++;
         }
         if (uncommitted > 1)
         {
