@@ -277,7 +277,7 @@ public sealed partial class RaftDriver
                 NodeLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
                 // A campaign raises the term; a Ready may already show its outcome (a single voter wins at once).
                 if (soft.Term > _knownTerm && soft.Role is RaftRole.Candidate or RaftRole.Leader) _metrics.CampaignStarted();
-                if (soft.Leader != _knownLeader || soft.Term != _knownTerm) FailReadsAwaitingConfirmation(soft.Leader);
+                if ((soft.Leader != _knownLeader || soft.Term != _knownTerm) && !_options.TestFaultKeepRequestsOnLeadershipLoss) FailReadsAwaitingConfirmation(soft.Leader);
                 (_knownLeader, _knownTerm) = (soft.Leader, soft.Term);
             }
             Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
@@ -313,7 +313,11 @@ public sealed partial class RaftDriver
                 _metrics.Applied(ready.CommittedEntries.Count);
             }
             // After applying, so a proposal that committed in this Ready gets its real reply rather than a retry.
-            if (ready.LeadershipLoss is { } loss)
+            if (_options.TestFaultKeepRequestsOnLeadershipLoss)
+            {
+                // Test fault (validated to need EnableTestFaults): proposals wait to be applied or overwritten.
+            }
+            else if (ready.LeadershipLoss is { } loss)
             {
                 FailProposalsLostWith(loss, ready.SoftState is { Leader: not 0 } now ? now.Leader : loss.LeaderHint);
             }

@@ -102,6 +102,13 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
         Assert.Contains(caught.Violations, v => v.Contains("exactly-once") || v.Contains("linearizability"));
     }
 
+    [Fact]
+    public void The_checkers_catch_a_driver_that_keeps_requests_waiting_after_a_leadership_change()
+    {
+        SimulationResult caught = FirstCaught(SimulatedBug.KeepRequestsOnLeadershipLoss, maxSeed: 2000);
+        Assert.Contains(caught.Violations, v => v.Contains("fail fast"));
+    }
+
     /// <summary>The lowest seed up to <paramref name="maxSeed"/> whose run fails with <paramref name="bug"/> on (batches run in parallel; the answer is deterministic).</summary>
     private SimulationResult FirstCaught(SimulatedBug bug, int maxSeed)
     {

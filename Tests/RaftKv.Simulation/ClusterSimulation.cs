@@ -275,10 +275,10 @@ public sealed partial class ClusterSimulation
             Background = new SimulatedBackground(this, node, incarnation),
             RandomSeed = _random.NextUInt64(),
             CompleteCallersInline = true,
-            // Bugs of the core; the state machine's test fault is set in its own options.
+            // Bugs of the core; the state machine's and the driver's test faults are set in their own options.
             ConfigureRaft = options => options with
             {
-                InjectedBug = _options.Bug == SimulatedBug.ApplyRetriedCommandTwice ? InjectedBug.None : (InjectedBug)_options.Bug,
+                InjectedBug = _options.Bug is SimulatedBug.ApplyRetriedCommandTwice or SimulatedBug.KeepRequestsOnLeadershipLoss ? InjectedBug.None : (InjectedBug)_options.Bug,
             },
             Observer = new NodeObserver(this, node),
         };
@@ -315,6 +315,8 @@ public sealed partial class ClusterSimulation
         MaxPromotionLagEntries = _options.MaxPromotionLagEntries,
         CheckpointEveryEntries = _options.CheckpointEveryEntries,
         ReadIndexTimeoutMs = 1_000,
+        EnableTestFaults = _options.Bug == SimulatedBug.KeepRequestsOnLeadershipLoss,
+        TestFaultKeepRequestsOnLeadershipLoss = _options.Bug == SimulatedBug.KeepRequestsOnLeadershipLoss,
     };
 
     private static NodeMember MemberOf(ulong id) =>
