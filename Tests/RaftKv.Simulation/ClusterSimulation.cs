@@ -42,6 +42,8 @@ public sealed partial class ClusterSimulation
     private readonly StateMachineOptions _stateMachineOptions;
     private readonly List<(Task<ClusterMembership> Call, string What, ulong Leader, bool Transfer)> _adminCalls = [];
     private long _sequence;
+    private int _simulationThread = Environment.CurrentManagedThreadId;
+    private volatile bool _leftTheSimulationThread;
     private long _eventCount;
     private bool _faultsOn = true;
     private int _readsServed;
@@ -148,8 +150,27 @@ public sealed partial class ClusterSimulation
     /// <summary>Runs events until <paramref name="untilMs"/> or until <paramref name="done"/> holds; true if it held.</summary>
     public bool RunUntil(long untilMs, Func<bool> done)
     {
+        // Callers' continuations (the driver's admin calls are async methods) must run inline on this thread, where the
+        // driver completes their tasks. .NET inlines an await continuation only where no SynchronizationContext is
+        // installed; a test framework installs one, and the continuations would then go to the thread pool.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            return RunEvents(untilMs, done);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    private bool RunEvents(long untilMs, Func<bool> done)
+    {
+        _simulationThread = Environment.CurrentManagedThreadId;
         while (_events.Count > 0 && _checker.Violations.Count == 0)
         {
+            if (_leftTheSimulationThread) _checker.Violation("determinism: simulated work ran off the simulation's thread (a continuation on the thread pool?)");
             if (done()) return true;
             _events.TryPeek(out _, out (long Time, long) key);
             if (key.Time > untilMs) break;
@@ -672,7 +693,13 @@ public sealed partial class ClusterSimulation
 
     // ---- event queue -------------------------------------------------------------------------------------------
 
-    private void Schedule(long delayMs, SimEvent simEvent) => _events.Enqueue(simEvent, (NowMs + delayMs, _sequence++));
+    private void Schedule(long delayMs, SimEvent simEvent)
+    {
+        // Everything runs on the simulation's one thread; anything else (a continuation the thread pool ran) would
+        // make the run unrepeatable, and is reported as a violation at the next event.
+        if (Environment.CurrentManagedThreadId != _simulationThread) _leftTheSimulationThread = true;
+        _events.Enqueue(simEvent, (NowMs + delayMs, _sequence++));
+    }
 
     private long Exponential(int meanMs) => 1 + (long)(-Math.Log(1 - _random.NextDouble()) * meanMs);
 
