@@ -79,7 +79,9 @@ public sealed class ClusterChecker
     /// </summary>
     private void CheckConfiguration(ulong nodeId, RaftNode node)
     {
-        if (node.Role is RaftRole.PreCandidate or RaftRole.Candidate && !node.Configuration.IsVoter(nodeId))
+        // A node whose own removal is not committed yet may campaign to finish it (thesis 4.2.2, RaftNode.MayCampaign).
+        if (node.Role is RaftRole.PreCandidate or RaftRole.Candidate && !node.Configuration.IsVoter(nodeId) &&
+            !(node.HasUncommittedConfiguration && node.CommittedConfiguration.IsVoter(nodeId)))
         {
             Violation($"membership: node {nodeId} campaigns in term {node.Term} but is not a voter in {node.Configuration}");
         }

@@ -14,18 +14,6 @@ if (arguments.Error is not null)
     return 2;
 }
 
-if (Environment.GetEnvironmentVariable("RAFTKV_SIM_TWICE") is { } twice)
-{
-    foreach (string name in new[] { "a", "b" })
-    {
-        using var writer = new StreamWriter($"/tmp/trace-{name}.txt");
-        var sim = new ClusterSimulation(SimulationOptions.Swarm(ulong.Parse(twice), arguments.Bug, arguments.Storage)) { Trace = writer.WriteLine };
-        sim.AfterEachEvent = () => writer.WriteLine($"hash {sim.TraceHash:x16}");
-        Console.WriteLine(sim.Run().TraceHash);
-    }
-    return 0;
-}
-
 if (arguments.ElectionTrials > 0)
 {
     ElectionStatistics stats = ElectionStatistics.Measure(arguments.ElectionTrials, nodeCount: 5);
