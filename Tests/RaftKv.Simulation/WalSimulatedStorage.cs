@@ -41,9 +41,6 @@ public sealed class WalSimulatedStorage
             .SelectMany(directory => _fileSystem.ListFiles(directory).Select(name => Path.Combine(directory, name)))
             .Sum(path => (long)_fileSystem.ReadAllBytes(path).Length);
 
-    /// <summary>The storage the running incarnation opened (null while the node is down).</summary>
-    public NodeStorage? Open => _storage;
-
     public RaftKv.Storage.Snapshots.SnapshotStore? Snapshots => _storage?.Snapshots;
 
     /// <summary>The latest durable snapshot, as the running incarnation sees it.</summary>
