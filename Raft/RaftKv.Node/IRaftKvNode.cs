@@ -16,7 +16,7 @@ public interface IRaftKvNode
     RaftStatus Status { get; }
 
     /// <summary>The applied key-value state. Read it only after <see cref="ReadIndexAsync"/> for linearizable reads.</summary>
-    FasterKvStateMachine StateMachine { get; }
+    IKvStateMachine StateMachine { get; }
 
     /// <summary>
     /// Proposes an encoded <see cref="KvCommand"/> and completes with the state machine's encoded

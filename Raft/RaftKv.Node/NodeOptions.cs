@@ -125,6 +125,14 @@ public sealed record NodeOptions
     /// </summary>
     public bool TestFaultAcknowledgeBeforeCommit { get; init; }
 
+    /// <summary>
+    /// Test only, and only with <see cref="EnableTestFaults"/>: the driver does not fail proposals and unconfirmed
+    /// reads when leadership changes; they wait for their entry to be applied or overwritten, or for the read timeout.
+    /// Nothing is unsafe, but clients wait for nothing; this exists so that the simulator can show its fail-fast
+    /// checker catches it.
+    /// </summary>
+    public bool TestFaultKeepRequestsOnLeadershipLoss { get; init; }
+
     public NodeMember Self => Members.Single(m => m.Id == NodeId);
 
     /// <summary>The address the peer port binds: <see cref="PeerListenAddress"/>, or the advertised peer address.</summary>
@@ -186,8 +194,8 @@ public sealed record NodeOptions
         if (SnapshotThresholdBytes < 4096) errors.Add("RaftKv:SnapshotThresholdBytes must be at least 4096.");
         // The state machine's own rules are the single source of truth (e.g. two FASTER pages of memory at least).
         foreach (string error in ToStateMachineOptions().Validate()) errors.Add($"RaftKv:StateMachineMemoryBytes ({StateMachineMemoryBytes}): {error}");
-        if (!EnableTestFaults && (TestFaultServeReadsLocally || TestFaultAcknowledgeBeforeCommit))
-            errors.Add("RaftKv:TestFaultServeReadsLocally and RaftKv:TestFaultAcknowledgeBeforeCommit need RaftKv:EnableTestFaults=true.");
+        if (!EnableTestFaults && (TestFaultServeReadsLocally || TestFaultAcknowledgeBeforeCommit || TestFaultKeepRequestsOnLeadershipLoss))
+            errors.Add("RaftKv:TestFaultServeReadsLocally, RaftKv:TestFaultAcknowledgeBeforeCommit and RaftKv:TestFaultKeepRequestsOnLeadershipLoss need RaftKv:EnableTestFaults=true.");
         if (ShutdownTimeoutMs < 0) errors.Add("RaftKv:ShutdownTimeoutMs must not be negative.");
         if (MaxPromotionLagEntries < 0) errors.Add("RaftKv:MaxPromotionLagEntries must not be negative.");
         if (Join is not null && !Uri.TryCreate(Join, UriKind.Absolute, out _)) errors.Add($"RaftKv:Join '{Join}' is not an absolute URI (the client address of an existing member).");

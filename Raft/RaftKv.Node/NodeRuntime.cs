@@ -110,7 +110,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
 
     public RaftStatus Status => Running.Status;
 
-    public FasterKvStateMachine StateMachine => Running.StateMachine;
+    public IKvStateMachine StateMachine => Running.StateMachine;
 
     public Task<ReadOnlyMemory<byte>> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken) =>
         Running.ProposeAsync(command, cancellationToken);

@@ -24,7 +24,7 @@ public sealed partial class RaftDriver
             public override void Fail(Exception error) => Reply.TrySetException(error);
         }
 
-        public sealed record Read(TaskCompletionSource Done) : Input
+        public sealed record Read(TaskCompletionSource<ulong> Done) : Input
         {
             public override void Fail(Exception error) => Done.TrySetException(error);
         }
@@ -70,15 +70,7 @@ public sealed partial class RaftDriver
     {
         try
         {
-            while (_inbox.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
-            {
-                // Drain everything queued: this is the batching point (group commit, one AppendEntries per follower).
-                while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
-                ProcessReady();
-                _status = _raft.Status;
-                MaybeFinishTransfers();
-                MaybeFinishHandOff();
-            }
+            while (_inbox.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) RunOnce();
             FailAllPending(new UnavailableException("the node is shutting down"));
             _handOff?.TrySetResult(false);
             // A checkpoint only shortens the next start's replay; when the replay is short, stop sooner instead.
@@ -91,6 +83,22 @@ public sealed partial class RaftDriver
             FailAllPending(new UnavailableException("the node stopped after a fatal error"));
             _onFatal(e);
         }
+    }
+
+    /// <summary>
+    /// One step of the driver: handles every queued input, carries out the Readys they caused, then finishes
+    /// leadership transfers and hand-offs that this step decided. The silo's driver thread runs it whenever inputs
+    /// arrive; the simulator runs it on its own thread. An exception is fatal for the node (fail-stop): the thread
+    /// host fails everything pending and reports it; the simulator crashes the node.
+    /// </summary>
+    public void RunOnce()
+    {
+        // Drain everything queued: this is the batching point (group commit, one AppendEntries per follower).
+        while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
+        ProcessReady();
+        _status = _raft.Status;
+        MaybeFinishTransfers();
+        MaybeFinishHandOff();
     }
 
     private void Handle(Input input)
@@ -228,7 +236,7 @@ public sealed partial class RaftDriver
     {
         if (_reads.Count == 0) return;
         var timeout = TimeSpan.FromMilliseconds(_options.ReadIndexTimeoutMs);
-        foreach ((ulong id, (TaskCompletionSource done, long start)) in _reads.ToArray())
+        foreach ((ulong id, (TaskCompletionSource<ulong> done, long start)) in _reads.ToArray())
         {
             if (_time.GetElapsedTime(start) < timeout) continue;
             done.TrySetException(new UnavailableException("leadership could not be confirmed in time; retry"));
@@ -263,12 +271,13 @@ public sealed partial class RaftDriver
         while (_raft.HasReady())
         {
             Ready ready = _raft.GetReady();
+            _seams.Observer?.OnReady(ready);
             if (ready.SoftState is { } soft)
             {
                 NodeLog.RoleChanged(_logger, _options.NodeId, soft.Role, soft.Term, soft.Leader);
                 // A campaign raises the term; a Ready may already show its outcome (a single voter wins at once).
                 if (soft.Term > _knownTerm && soft.Role is RaftRole.Candidate or RaftRole.Leader) _metrics.CampaignStarted();
-                if (soft.Leader != _knownLeader || soft.Term != _knownTerm) FailReadsAwaitingConfirmation(soft.Leader);
+                if ((soft.Leader != _knownLeader || soft.Term != _knownTerm) && !_options.TestFaultKeepRequestsOnLeadershipLoss) FailReadsAwaitingConfirmation(soft.Leader);
                 (_knownLeader, _knownTerm) = (soft.Leader, soft.Term);
             }
             Send(ready.Messages); // thesis 10.2.1: the leader replicates while its own append is in flight
@@ -292,6 +301,7 @@ public sealed partial class RaftDriver
                 long persistStart = _time.GetTimestamp();
                 _storage.Save(ready.HardState, ready.Entries);
                 _metrics.Persisted(_time.GetElapsedTime(persistStart), ready.Entries.Count);
+                _seams.Observer?.OnPersisted(ready.HardState, ready.Entries);
                 if (ready.HardState is { } saved) _savedHardState = saved;
             }
             Send(ready.MessagesAfterPersist);
@@ -303,7 +313,11 @@ public sealed partial class RaftDriver
                 _metrics.Applied(ready.CommittedEntries.Count);
             }
             // After applying, so a proposal that committed in this Ready gets its real reply rather than a retry.
-            if (ready.LeadershipLoss is { } loss)
+            if (_options.TestFaultKeepRequestsOnLeadershipLoss)
+            {
+                // Test fault (validated to need EnableTestFaults): proposals wait to be applied or overwritten.
+            }
+            else if (ready.LeadershipLoss is { } loss)
             {
                 FailProposalsLostWith(loss, ready.SoftState is { Leader: not 0 } now ? now.Leader : loss.LeaderHint);
             }
@@ -329,6 +343,7 @@ public sealed partial class RaftDriver
     private void Apply(in LogEntry entry)
     {
         ReadOnlyMemory<byte> reply = _stateMachine.Apply(entry).ToArray();
+        _seams.Observer?.OnApplied(entry, reply);
         _appliedSinceCheckpoint++;
         if (entry.Type == EntryType.Configuration) RefreshAddresses();
         if (_proposals.Remove(entry.Index, out var pending))
@@ -346,7 +361,7 @@ public sealed partial class RaftDriver
             read.Done.TrySetException(new UnavailableException("leadership could not be confirmed; retry"));
             return;
         }
-        _readsWaitingForApply.Enqueue(read, state.Index);
+        _readsWaitingForApply.Enqueue((read.Done, read.StartTimestamp, state.Index), state.Index);
     }
 
     private void ReleaseReads()
@@ -355,7 +370,7 @@ public sealed partial class RaftDriver
         while (_readsWaitingForApply.TryPeek(out var read, out ulong index) && index <= applied)
         {
             _readsWaitingForApply.Dequeue();
-            read.Done.TrySetResult();
+            read.Done.TrySetResult(read.ReadIndex);
             _metrics.ReadServed(_time.GetElapsedTime(read.StartTimestamp));
         }
     }

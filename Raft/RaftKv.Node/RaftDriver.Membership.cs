@@ -80,7 +80,7 @@ public sealed partial class RaftDriver
         RaftStatus status = _status;
         if (status.Leader == target && target != 0) return Membership;
         if (status.Role != RaftRole.Leader) throw new NotLeaderException(status.Leader);
-        var done = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<ulong>(_completion);
         Post(new Input.Transfer(target, done));
         await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         return Membership;
@@ -106,7 +106,7 @@ public sealed partial class RaftDriver
     {
         for (int attempt = 0; ; attempt++)
         {
-            var done = new TaskCompletionSource<ClusterConfiguration>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource<ClusterConfiguration>(_completion);
             Post(new Input.ChangeConfiguration(change, done));
             try
             {
@@ -159,17 +159,19 @@ public sealed partial class RaftDriver
             input.Done.TrySetException(new UnavailableException($"leadership is being transferred to node {target}; retry there", mayHaveBeenApplied: false, leaderHint: target));
             return;
         }
-        if (_raft.HasUncommittedConfiguration || !_raft.HasCommittedInCurrentTerm)
+        // The core decides (and refuses a change while an earlier one or this term's first entry is uncommitted,
+        // thesis 4.1 and Ongaro's 2015 correction); such a refusal is one a short wait cures.
+        ProposeResult result = input.Change(_raft);
+        if (result.Outcome == ProposeOutcome.Dropped && (_raft.HasUncommittedConfiguration || !_raft.HasCommittedInCurrentTerm))
         {
             input.Done.TrySetException(new TransientRefusalException());
             return;
         }
-        ProposeResult result = input.Change(_raft);
         switch (result.Outcome)
         {
             case ProposeOutcome.Accepted:
                 ClusterConfiguration next = _raft.Configuration;
-                var applied = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var applied = new TaskCompletionSource<ReadOnlyMemory<byte>>(_completion);
                 Track(result, applied);
                 applied.Task.ContinueWith(t =>
                 {

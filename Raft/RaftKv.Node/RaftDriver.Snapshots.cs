@@ -22,7 +22,8 @@ public sealed partial class RaftDriver
         SnapshotWriter writer = _storage.Snapshots.BeginWrite(metadata);
         _snapshotInProgress = true;
         long snapshotStart = _time.GetTimestamp();
-        _ = Task.Run(() =>
+        // Off the driver's step: a thread-pool thread in a silo, a simulated event in the simulator.
+        _seams.Background.Run(() =>
         {
             Exception? error = null;
             try

@@ -23,27 +23,36 @@ public interface IRaftTransport
 }
 
 /// <summary>
-/// Drives one <see cref="RaftNode"/> on a dedicated thread: the single owner of the Raft core, the node's storage
-/// and the state machine's apply path. Everything else (gateway calls, peer messages, timer ticks) reaches it as
-/// inputs in one queue. Each loop iteration drains every queued input — so all proposals and reads that arrived
-/// meanwhile share one Ready, one AppendEntries per follower and one fsync (group commit) — then carries out the
-/// Ready contract: send leader messages, persist, send acknowledgements, apply, advance.
+/// Drives one <see cref="RaftNode"/>: the single owner of the Raft core, the node's storage and the state machine's
+/// apply path. Everything else (gateway calls, peer messages, timer ticks) reaches it as inputs in one queue. Each
+/// step (<see cref="RunOnce"/>) drains every queued input — so all proposals and reads that arrived meanwhile share
+/// one Ready, one AppendEntries per follower and one fsync (group commit) — then carries out the Ready contract: send
+/// leader messages, persist, send acknowledgements, apply, advance.
 /// </summary>
+/// <remarks>
+/// Two hosts run the same steps. A silo calls <see cref="Start"/>: a dedicated thread waits on the queue and runs a
+/// step whenever inputs arrive, and a <see cref="TimeProvider"/> timer queues ticks. The deterministic simulator calls
+/// <see cref="Attach"/> (its simulated clock queues the ticks) and runs <see cref="RunOnce"/> itself, on its one
+/// thread, with the seams of <see cref="RaftDriverSeams"/> swapped: background work as simulated events, seeded
+/// randomness, callers completed inline.
+/// </remarks>
 public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisposable
 {
     private readonly NodeOptions _options;
     private readonly RaftNode _raft;
     private readonly NodeStorage _storage;
-    private readonly FasterKvStateMachine _stateMachine;
+    private readonly IKvStateMachine _stateMachine;
+    private readonly RaftDriverSeams _seams;
+    private readonly TaskCreationOptions _completion;
     private readonly TimeProvider _time;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action<Exception> _onFatal;
     private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Thread _thread;
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ReadOnlyMemory<byte>> Reply)> _proposals = [];
-    private readonly Dictionary<ulong, (TaskCompletionSource Done, long StartTimestamp)> _reads = [];
-    private readonly PriorityQueue<(TaskCompletionSource Done, long StartTimestamp), ulong> _readsWaitingForApply = new();
+    private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Done, long StartTimestamp)> _reads = [];
+    private readonly PriorityQueue<(TaskCompletionSource<ulong> Done, long StartTimestamp, ulong ReadIndex), ulong> _readsWaitingForApply = new();
+    private Thread? _thread;
     private IRaftTransport? _transport;
     private SnapshotReceiver? _snapshotReceiver;
     private ITimer? _ticker;
@@ -59,8 +68,11 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private HardState _savedHardState;
     private TaskCompletionSource<bool>? _handOff;
 
-    public RaftDriver(NodeOptions options, NodeStorage storage, FasterKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger, Action<Exception> onFatal)
+    public RaftDriver(NodeOptions options, NodeStorage storage, IKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger,
+        Action<Exception> onFatal, RaftDriverSeams? seams = null)
     {
+        _seams = seams ?? RaftDriverSeams.Default;
+        _completion = _seams.CompleteCallersInline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously;
         _options = options;
         _time = timeProvider;
         _metrics = metrics;
@@ -82,22 +94,44 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
             throw new InvalidOperationException(
                 $"the state machine reflects log index {stateMachine.AppliedIndex}, beyond the WAL's last index {storage.LastIndex}: the data directory is inconsistent");
         }
-        ulong seed = (ulong)timeProvider.GetTimestamp() ^ options.NodeId;
-        _raft = new RaftNode(options.ToRaftOptions(seed), state with { AppliedIndex = stateMachine.AppliedIndex });
+        ulong seed = _seams.RandomSeed ?? (ulong)timeProvider.GetTimestamp() ^ options.NodeId;
+        RaftOptions raftOptions = options.ToRaftOptions(seed);
+        _raft = new RaftNode(_seams.ConfigureRaft?.Invoke(raftOptions) ?? raftOptions, state with { AppliedIndex = stateMachine.AppliedIndex });
         // Read ids must never repeat across restarts: a delayed ReadIndexResponse for a read of an earlier
         // incarnation would otherwise complete a new read with an old (possibly stale) read index.
-        _nextReadId = (ulong)Random.Shared.NextInt64() & ~0xFFFF_FFFFUL;
+        _nextReadId = (_seams.RandomSeed is { } fixedSeed ? Mix(fixedSeed) : (ulong)Random.Shared.NextInt64()) & ~0xFFFF_FFFFUL;
         _savedHardState = state.HardState;
         _status = _raft.Status;
         NodeLog.Recovered(_logger, options.NodeId, state.HardState.Term, snapshot.Index, storage.LastIndex, stateMachine.AppliedIndex);
-        _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{options.NodeId}" };
+    }
+
+    /// <summary>SplitMix64's finalizer: a seed's bits spread over the whole word.</summary>
+    private static ulong Mix(ulong value)
+    {
+        value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9UL;
+        value = (value ^ (value >> 27)) * 0x94D049BB133111EBUL;
+        return value ^ (value >> 31);
     }
 
     public ulong NodeId => _options.NodeId;
 
     public RaftStatus Status => _status;
 
-    public FasterKvStateMachine StateMachine => _stateMachine;
+    public IKvStateMachine StateMachine => _stateMachine;
+
+    /// <summary>The core, for the simulator's checkers (read-only use between steps).</summary>
+    internal RaftNode Core => _raft;
+
+    /// <summary>Whether inputs wait for the next <see cref="RunOnce"/>.</summary>
+    public bool HasPendingInput => _inbox.Reader.TryPeek(out _);
+
+    /// <summary>
+    /// The callers' tasks that wait for this node's leadership (or its leader's) to confirm them: proposals not yet
+    /// applied and reads not yet given a read index. Reads holding a confirmed read index (waiting only for this node
+    /// to apply it) are not among them. For the simulator's fail-fast checker.
+    /// </summary>
+    internal IEnumerable<Task> RequestsAwaitingLeadership =>
+        _proposals.Values.Select(p => (Task)p.Reply.Task).Concat(_reads.Values.Select(r => (Task)r.Done.Task));
 
     /// <summary>Test-only fault: drop every peer message in and out, as a network partition would.</summary>
     public bool Isolated
@@ -106,12 +140,24 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         set => _isolated = value;
     }
 
+    /// <summary>Starts the driver on its own thread (a silo).</summary>
     public void Start(IRaftTransport transport)
     {
+        Attach(transport);
+        _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{_options.NodeId}" };
+        _thread.Start();
+    }
+
+    /// <summary>
+    /// Connects the transport and starts the tick timer, without a thread: the caller runs <see cref="RunOnce"/> itself
+    /// whenever <see cref="HasPendingInput"/> (the simulator, single-threaded in virtual time).
+    /// </summary>
+    public void Attach(IRaftTransport transport)
+    {
+        if (_transport is not null) throw new InvalidOperationException("the driver is already started");
         _transport = transport;
         RefreshAddresses();
         _status = _raft.Status;
-        _thread.Start();
         TimeSpan tick = TimeSpan.FromMilliseconds(_options.TickIntervalMs);
         _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(Input.Tick), null, tick, tick);
     }
@@ -120,16 +166,22 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     public Task<ReadOnlyMemory<byte>> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken)
     {
-        var reply = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reply = new TaskCompletionSource<ReadOnlyMemory<byte>>(_completion);
         Post(new Input.Propose(command, reply));
         return reply.Task.WaitAsync(cancellationToken);
     }
 
-    public Task ReadIndexAsync(CancellationToken cancellationToken)
+    public Task ReadIndexAsync(CancellationToken cancellationToken) => ConfirmReadIndexAsync(cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReadIndexAsync"/>, completing with the confirmed read index (Raft thesis 6.4) once this node has
+    /// applied it: every write acknowledged before the call is at or below it.
+    /// </summary>
+    public Task<ulong> ConfirmReadIndexAsync(CancellationToken cancellationToken)
     {
         // Test fault (validated to need EnableTestFaults): no ReadIndex at all, the caller reads whatever is applied here.
-        if (_options.TestFaultServeReadsLocally) return Task.CompletedTask;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_options.TestFaultServeReadsLocally) return Task.FromResult(_stateMachine.AppliedIndex);
+        var done = new TaskCompletionSource<ulong>(_completion);
         Post(new Input.Read(done));
         return done.Task.WaitAsync(cancellationToken);
     }
@@ -142,14 +194,14 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     public Task<ChunkReceipt> OnSnapshotChunkAsync(Message installSnapshot, SnapshotChunk chunk, CancellationToken cancellationToken)
     {
         if (_isolated) return Task.FromException<ChunkReceipt>(new UnavailableException("isolated"));
-        var receipt = new TaskCompletionSource<ChunkReceipt>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var receipt = new TaskCompletionSource<ChunkReceipt>(_completion);
         Post(new Input.Chunk(installSnapshot, chunk, receipt));
         return receipt.Task.WaitAsync(cancellationToken);
     }
 
     public Task<SnapshotChunker?> OpenLatestSnapshotAsync(CancellationToken cancellationToken)
     {
-        var chunker = new TaskCompletionSource<SnapshotChunker?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var chunker = new TaskCompletionSource<SnapshotChunker?>(_completion);
         Post(new Input.OpenSnapshot(chunker));
         return chunker.Task.WaitAsync(cancellationToken);
     }
@@ -159,7 +211,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         cancellationToken.ThrowIfCancellationRequested();
         // Not WaitAsync(cancellationToken): a capture the caller stopped waiting for would hold the store forever.
         // The driver answers at its next drain (or fails it at shutdown), so this wait is short.
-        var captured = new TaskCompletionSource<CapturedSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var captured = new TaskCompletionSource<CapturedSnapshot>(_completion);
         Post(new Input.CaptureSnapshot(captured));
         return captured.Task;
     }
@@ -173,7 +225,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     /// </summary>
     public Task<bool> HandOffLeadershipAsync()
     {
-        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<bool>(_completion);
         Post(new Input.HandOffLeadership(done));
         return done.Task;
     }
@@ -192,7 +244,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         _stopped = true;
         _ticker?.Dispose();
         _inbox.Writer.TryComplete();
-        if (_thread.IsAlive) await Task.Run(() => _thread.Join()).ConfigureAwait(false);
+        if (_thread is { IsAlive: true } thread) await Task.Run(() => thread.Join()).ConfigureAwait(false);
     }
 
     public void Dispose()

@@ -8,7 +8,7 @@ public sealed partial class RaftNode
     private void TickElection()
     {
         _electionElapsedTicks++;
-        if (IsVoter && _electionElapsedTicks >= _randomizedElectionTimeoutTicks)
+        if (MayCampaign && _electionElapsedTicks >= _randomizedElectionTimeoutTicks)
         {
             Campaign(_options.PreVote);
         }

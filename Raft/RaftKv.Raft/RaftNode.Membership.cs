@@ -79,6 +79,20 @@ public sealed partial class RaftNode
     /// </summary>
     public bool HasCommittedInCurrentTerm => Role == RaftRole.Leader && _committedInCurrentTerm;
 
+    /// <summary>The latest configuration at or below this node's commit index.</summary>
+    public ClusterConfiguration CommittedConfiguration => _configurationHistory.Last(c => c.Index <= _log.Committed).Configuration;
+
+    /// <summary>
+    /// Whether this node's election timer may start a campaign: it is a voter in its latest configuration, or its
+    /// removal is not committed yet and it was a voter before it (thesis 4.2.2). Votes are always counted in the
+    /// latest configuration, so the second case only lets it finish its own removal: a leader that removed itself
+    /// from two voters and lost leadership before the other voter got the entry holds the most up-to-date log, so
+    /// the other cannot win without its vote, and it must be able to win with the other's (and then step down once
+    /// the removal commits). Without this no one could ever lead again (found by the simulator). Once the removal is
+    /// committed it never campaigns (thesis 4.2.3).
+    /// </summary>
+    public bool MayCampaign => IsVoter || (HasUncommittedConfiguration && CommittedConfiguration.IsVoter(Id));
+
     /// <summary>Whether the latest configuration in the log is not committed yet (thesis 4.1: at most one may be).</summary>
     public bool HasUncommittedConfiguration => _configurationHistory[^1].Index > _log.Committed;
 

@@ -27,7 +27,7 @@ public readonly record struct CheckpointResult(bool Succeeded, ulong AppliedInde
 /// survives a crash.
 /// Invariant: AppliedIndex only grows, by exactly one per Apply, except through Restore.
 /// </remarks>
-public sealed partial class FasterKvStateMachine : IStateMachine, IKvRecordStore
+public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordStore
 {
     private const string CurrentFileName = "CURRENT";
     private const byte CookieFormatVersion = 1;

@@ -33,3 +33,32 @@ public interface IStateMachineSnapshot : IDisposable
 
     void WriteTo(Stream destination);
 }
+
+/// <summary>
+/// The KV state machine as the node runtime drives and serves it: <see cref="FasterKvStateMachine"/> in a silo, the
+/// in-memory twin <see cref="MemoryKvStateMachine"/> (with modelled checkpoints) in the deterministic simulator. Both
+/// apply through <see cref="KvApply"/>, so they answer and snapshot alike.
+/// </summary>
+public interface IKvStateMachine : IStateMachine
+{
+    StateMachineOptions Options { get; }
+
+    /// <summary>Live client sessions in the session table (a gauge).</summary>
+    int SessionCount { get; }
+
+    /// <summary>Bytes the store's log occupies (a gauge; 0 where there is no such log).</summary>
+    long LogSizeBytes { get; }
+
+    /// <summary>Reads a key from the applied state.</summary>
+    KvEntry? Get(ReadOnlyMemory<byte> key);
+
+    /// <summary>Up to <paramref name="limit"/> live keys starting with <paramref name="prefix"/>, in ascending byte order.</summary>
+    IReadOnlyList<KvEntry> Scan(ReadOnlyMemory<byte> prefix, int limit);
+
+    /// <summary>
+    /// Starts a durable checkpoint of the state at the current <see cref="IStateMachine.AppliedIndex"/> (the cut is
+    /// taken before this returns; the apply loop may go on at once) and completes once it is durable: a restart after
+    /// that starts from it instead of replaying the log from the Raft snapshot.
+    /// </summary>
+    Task<CheckpointResult> CheckpointAsync(CancellationToken cancellationToken = default);
+}

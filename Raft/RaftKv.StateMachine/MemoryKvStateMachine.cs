@@ -7,7 +7,8 @@ namespace RaftKv.StateMachine;
 /// and apply semantics (<see cref="KvApply"/>: sessions, expiry, deduplication, CAS, revisions), the same session
 /// table and the same canonical snapshot bytes, with the records in a sorted dictionary instead of FASTER. Nothing
 /// here is durable; the simulator models FASTER's checkpoints by keeping a snapshot image of this machine as the
-/// "last completed checkpoint" that survives a crash.
+/// "last completed checkpoint" that survives a crash (it wraps this machine in an <see cref="IKvStateMachine"/>
+/// whose checkpoints become durable as simulated events).
 /// </summary>
 /// <remarks>Single-threaded: every member runs on the caller's thread, snapshots included.</remarks>
 public sealed class MemoryKvStateMachine : IStateMachine, IKvRecordStore
@@ -45,6 +46,20 @@ public sealed class MemoryKvStateMachine : IStateMachine, IKvRecordStore
     {
         if (!_records.TryGetValue(key.ToArray(), out byte[]? record)) return null;
         return new KvEntry(key, record.AsMemory(KvApply.RecordVersionBytes), KvApply.ParseVersion(record));
+    }
+
+    /// <summary>Up to <paramref name="limit"/> live keys starting with <paramref name="prefix"/>, in ascending byte order (as FASTER's scan).</summary>
+    public IReadOnlyList<KvEntry> Scan(ReadOnlyMemory<byte> prefix, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        var result = new List<KvEntry>();
+        foreach ((byte[] key, byte[] record) in _records)
+        {
+            if (result.Count >= limit) break;
+            if (!key.AsSpan().StartsWith(prefix.Span)) continue;
+            result.Add(new KvEntry(key, record.AsMemory(KvApply.RecordVersionBytes), KvApply.ParseVersion(record)));
+        }
+        return result;
     }
 
     public IStateMachineSnapshot TakeSnapshot() =>

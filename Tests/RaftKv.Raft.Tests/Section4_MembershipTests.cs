@@ -149,6 +149,32 @@ public sealed class Section4_MembershipTests
     }
 
     [Fact]
+    public void Section4_2_2_a_leader_that_removed_itself_from_two_voters_and_lost_leadership_before_the_other_got_the_entry_can_still_finish_the_change()
+    {
+        // Found by the simulator running the production driver (seeds 4587, 13383, 14025 on WAL storage): leader 1 of
+        // voters {1, 2} proposes C_new = {2}; the entry never reaches node 2 and node 1 steps down (CheckQuorum). Node
+        // 1's latest configuration excludes it, so it used to never campaign; node 2's configuration {1, 2} needs
+        // node 1's vote, which node 1 refuses because node 2's log is behind. Nobody could ever lead again. A node
+        // whose removal is not committed may campaign (its votes are counted in its latest configuration, so node 2's
+        // vote alone elects it); as leader it commits C_new, then steps down, and node 2 leads alone.
+        var cluster = new ScenarioCluster(2);
+        RaftNode leader = cluster.ElectLeader(1);
+        cluster.Deliver();
+        Assert.True(cluster.Do(1, n => n.RemoveMember(1)).IsAccepted);
+        cluster.Drop(m => m.To == 2); // node 2 never sees the removal
+        cluster.Isolate(2);
+        cluster.RunUntil(() => leader.Role != RaftRole.Leader, maxTicks: 200); // CheckQuorum: node 2 is silent
+        Assert.True(leader.Status.ConfigurationPending);
+        Assert.False(leader.Configuration.IsVoter(1));
+        Assert.True(cluster.Node(2).Configuration.IsVoter(1));
+
+        cluster.Heal();
+        cluster.RunUntil(() => cluster.Leader is { Id: 2 } && cluster.Node(2).Configuration.Voters.SequenceEqual([2ul]) &&
+                               !cluster.Node(2).Status.ConfigurationPending, maxTicks: 1000);
+        Assert.Empty(cluster.Checker.Violations);
+    }
+
+    [Fact]
     public void Section4_2_3_a_removed_server_that_never_learned_of_its_removal_does_not_disrupt_the_cluster()
     {
         // Node 3 misses its removal and, without PreVote, would campaign with ever higher terms. The CheckQuorum

@@ -51,6 +51,8 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
         {
             SimulationResult first = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
             SimulationResult second = new ClusterSimulation(SimulationOptions.Swarm(77, storage: storage)).Run();
+            // The trace hash digests every node's role, term, commit and applied index after every event.
+            Assert.Equal(first.TraceHash, second.TraceHash);
             Assert.Equal((first.Events, first.Commits, first.Elections, first.SimulatedMs), (second.Events, second.Commits, second.Elections, second.SimulatedMs));
             Assert.Equal((first.AcknowledgedWrites, first.LinearizableReads, first.StaleReads, first.ClientRetries, first.SnapshotTransfers),
                          (second.AcknowledgedWrites, second.LinearizableReads, second.StaleReads, second.ClientRetries, second.SnapshotTransfers));
@@ -98,6 +100,13 @@ public sealed class SimulationSweepTests(ITestOutputHelper output)
     {
         SimulationResult caught = FirstCaught(SimulatedBug.ApplyRetriedCommandTwice, maxSeed: 2000);
         Assert.Contains(caught.Violations, v => v.Contains("exactly-once") || v.Contains("linearizability"));
+    }
+
+    [Fact]
+    public void The_checkers_catch_a_driver_that_keeps_requests_waiting_after_a_leadership_change()
+    {
+        SimulationResult caught = FirstCaught(SimulatedBug.KeepRequestsOnLeadershipLoss, maxSeed: 2000);
+        Assert.Contains(caught.Violations, v => v.Contains("fail fast"));
     }
 
     /// <summary>The lowest seed up to <paramref name="maxSeed"/> whose run fails with <paramref name="bug"/> on (batches run in parallel; the answer is deterministic).</summary>

@@ -79,7 +79,9 @@ public sealed class ClusterChecker
     /// </summary>
     private void CheckConfiguration(ulong nodeId, RaftNode node)
     {
-        if (node.Role is RaftRole.PreCandidate or RaftRole.Candidate && !node.Configuration.IsVoter(nodeId))
+        // A node whose own removal is not committed yet may campaign to finish it (thesis 4.2.2, RaftNode.MayCampaign).
+        if (node.Role is RaftRole.PreCandidate or RaftRole.Candidate && !node.Configuration.IsVoter(nodeId) &&
+            !(node.HasUncommittedConfiguration && node.CommittedConfiguration.IsVoter(nodeId)))
         {
             Violation($"membership: node {nodeId} campaigns in term {node.Term} but is not a voter in {node.Configuration}");
         }
@@ -88,7 +90,11 @@ public sealed class ClusterChecker
         int uncommitted = 0;
         for (ulong index = log.LastIndex; index > log.Committed && index > log.SnapshotIndex; index--)
         {
-            if (log.EntryAt(index).Type == EntryType.Configuration) uncommitted++;
+            LogEntry entry = log.EntryAt(index);
+            // Uncommitted in the cluster, not only in this node's view: a restarted node's commit index is a
+            // recovery hint that may lag (the driver does not fsync a hard state whose only change is the commit
+            // index), so a new leader can hold changes the cluster committed long ago above its own commit index.
+            if (entry.Type == EntryType.Configuration && !(_committed.TryGetValue(index, out var known) && known.Term == entry.Term)) uncommitted++;
         }
         if (uncommitted > 1)
         {

@@ -74,6 +74,11 @@ public sealed partial class ClusterSimulation
         Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ClientRequestArrives(target, new ClientRequest(client.Id, client.Attempt)));
     }
 
+    /// <summary>
+    /// The simulated gateway: a stale read is served from the node's applied state; a linearizable read asks the
+    /// driver for a confirmed read index (<see cref="RaftKv.Node.RaftDriver.ConfirmReadIndexAsync"/>); a write is
+    /// proposed through the driver. The driver's tasks are collected after each of its steps.
+    /// </summary>
     private void OnClientRequest(int nodeIndex, ClientRequest request)
     {
         SimulatedNode node = _nodes[nodeIndex];
@@ -85,19 +90,8 @@ public sealed partial class ClusterSimulation
                 Respond(node, request, new ClientResponse(ReadValue: ReadValue(node.StateMachine!, op.Key)));
                 return;
             case ClientOpKind.Read:
-                Guard(node, n =>
-                {
-                    RaftNode raft = n.Raft!;
-                    ulong readId = _nextReadId++;
-                    var read = new ClientRead(n.Index, n.Incarnation, raft.Leader, raft.Term, _checker.MaxCommitted);
-                    if (raft.ReadIndex(readId) == ReadIndexOutcome.NoLeader)
-                    {
-                        Respond(n, request, new ClientResponse(Error: "no leader; retry"));
-                        return;
-                    }
-                    _reads[readId] = read;
-                    n.Reads[readId] = request;
-                });
+                // A linearizable read must return at least every write committed before it was asked.
+                node.PendingRequests.Add((request, node.Driver!.ConfirmReadIndexAsync(CancellationToken.None), _checker.MaxCommitted));
                 return;
         }
         KvCommand command = op.Kind switch
@@ -108,50 +102,48 @@ public sealed partial class ClusterSimulation
                 ? KvCommand.CreateIfAbsent(client.SessionId, op.Sequence, NowMs, Bytes(op.Key), ValueBytes(op.Value!))
                 : KvCommand.CompareValueAndSwap(client.SessionId, op.Sequence, NowMs, Bytes(op.Key), ValueBytes(op.Expected), ValueBytes(op.Value!)),
         };
-        Guard(node, n =>
+        node.PendingRequests.Add((request, node.Driver!.ProposeAsync(command.Encode(), CancellationToken.None), 0));
+    }
+
+    /// <summary>After a step of the node: the gateway answers every client request whose driver task completed.</summary>
+    private void CollectClientResponses(SimulatedNode node)
+    {
+        List<(ClientRequest Request, Task Task, ulong CommittedBefore)> pending = node.PendingRequests;
+        for (int i = 0; i < pending.Count; i++)
         {
-            ProposeResult result = n.Raft!.Propose(command.Encode());
-            if (!result.IsAccepted)
+            (ClientRequest request, Task task, ulong committedBefore) = pending[i];
+            if (!task.IsCompleted) continue;
+            pending.RemoveAt(i--);
+            if (!task.IsCompletedSuccessfully)
             {
-                Respond(n, request, new ClientResponse(Error: $"{result.Outcome}", LeaderHint: result.LeaderHint));
-                return;
+                Exception error = task.Exception?.InnerException ?? new OperationCanceledException();
+                ulong hint = error switch
+                {
+                    RaftKv.Node.NotLeaderException notLeader => notLeader.LeaderHint,
+                    RaftKv.Node.UnavailableException unavailable => unavailable.LeaderHint,
+                    _ => 0,
+                };
+                Respond(node, request, new ClientResponse(Error: error.Message, LeaderHint: hint));
+                continue;
             }
-            if (n.Proposals.Remove(result.Index, out var replaced))
+            switch (task)
             {
-                Respond(n, replaced.Request, new ClientResponse(Error: "leadership changed before the write committed; retry"));
-            }
-            n.Proposals[result.Index] = (result.Term, request);
-        });
-    }
-
-    /// <summary>The driver's reply to the proposer once the entry at its index is applied here.</summary>
-    private void AnswerProposal(SimulatedNode node, in LogEntry entry, ReadOnlyMemory<byte> reply)
-    {
-        if (!node.Proposals.Remove(entry.Index, out var pending)) return;
-        Respond(node, pending.Request, pending.Term == entry.Term
-            ? new ClientResponse(Reply: reply.ToArray())
-            : new ClientResponse(Error: "the write was overwritten by a new leader; retry with the same sequence number"));
-    }
-
-    private void FailProposals(SimulatedNode node, ulong leaderHint)
-    {
-        foreach (var pending in node.Proposals.Values)
-        {
-            Respond(node, pending.Request, new ClientResponse(Error: "leadership changed before the write committed; retry", LeaderHint: leaderHint));
-        }
-        node.Proposals.Clear();
-    }
-
-    /// <summary>Raft thesis 6.4, last step: a read with a confirmed read index is served once this node has applied it.</summary>
-    private void ReleaseReads(SimulatedNode node)
-    {
-        ulong applied = node.StateMachine!.AppliedIndex;
-        while (node.ReadsWaitingForApply.TryPeek(out ClientRequest request, out ulong index) && index <= applied)
-        {
-            node.ReadsWaitingForApply.Dequeue();
-            if (_clients[request.Client - 1].Current is { } op && _clients[request.Client - 1].Attempt == request.Attempt)
-            {
-                Respond(node, request, new ClientResponse(ReadValue: ReadValue(node.StateMachine, op.Key)));
+                case Task<ulong> read:
+                    _readsServed++;
+                    if (read.Result < committedBefore)
+                    {
+                        _checker.Violation($"linearizability: a read on node {node.Id} got read index {read.Result}, " +
+                                           $"but index {committedBefore} had committed before it was asked");
+                    }
+                    SimulatedClient client = _clients[request.Client - 1];
+                    if (client.Current is { } op && client.Attempt == request.Attempt)
+                    {
+                        Respond(node, request, new ClientResponse(ReadValue: ReadValue(node.StateMachine!, op.Key)));
+                    }
+                    break;
+                case Task<ReadOnlyMemory<byte>> write:
+                    Respond(node, request, new ClientResponse(Reply: write.Result.ToArray()));
+                    break;
             }
         }
     }
@@ -159,7 +151,7 @@ public sealed partial class ClusterSimulation
     private void Respond(SimulatedNode node, ClientRequest request, ClientResponse response)
     {
         if (_random.Chance(_options.ClientMessageDropRate)) return; // a lost reply: the client times out and retries
-        Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ClientResponseArrives(request, response with { NodeId = node.Id }));
+        Schedule(ReplyDelay(node) + _random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ClientResponseArrives(request, response with { NodeId = node.Id }));
     }
 
     private void OnClientResponse(ClientRequest request, ClientResponse response)
@@ -240,16 +232,6 @@ public sealed partial class ClusterSimulation
         }
         ClientChecks.CheckFinalRecords(key => member.StateMachine!.Get(Bytes(key)));
         ClientChecks.CheckLinearizability(MaxLinearizabilityStatesPerKey);
-    }
-
-    /// <summary>The driver's FASTER checkpoint policy: a checkpoint is cut now and becomes durable a little later.</summary>
-    private void MaybeCheckpoint(SimulatedNode node, int applied)
-    {
-        node.AppliedSinceCheckpoint += applied;
-        if (node.AppliedSinceCheckpoint < _options.CheckpointEveryEntries) return;
-        node.AppliedSinceCheckpoint = 0;
-        MemoryKvStateMachine machine = node.StateMachine!;
-        Schedule(_random.Next(0, 5 * _options.MaxFsyncDelayMs + 2), new CheckpointDurable(node.Index, node.Incarnation, machine.AppliedIndex, machine.SnapshotBytes()));
     }
 
     private static string? ReadValue(MemoryKvStateMachine machine, string key) =>

@@ -50,7 +50,7 @@ public sealed partial class ClusterSimulation
             }
             EndSnapshotTransfer(from.Id, message.To, running.Id, failed: false);
         }
-        SnapshotStore store = from.Storage.Snapshots!;
+        SnapshotStore store = from.Storage.Snapshots!; // read beside the driver, as the mesh's OpenLatestSnapshotAsync would
         if (store.Latest is not { } latest || latest.Index < message.Snapshot!.Index)
         {
             _checker.Violation($"node {from.Id} sends snapshot {message.Snapshot} it does not hold");
@@ -77,10 +77,11 @@ public sealed partial class ClusterSimulation
             SnapshotChunksLost++;
             return;
         }
-        Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ChunkArrives(from, to, transfer.Id, transfer.Message, chunk));
+        Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ChunkArrives(new ChunkArrival(from, to, transfer.Id, transfer.Message, chunk)));
     }
 
-    private void OnSnapshotChunk(ChunkArrives arrives)
+    /// <summary>The receiving mesh hands the chunk to the driver (<see cref="RaftKv.Node.RaftDriver.OnSnapshotChunkAsync"/>), which answers in its next step.</summary>
+    private void OnSnapshotChunk(ChunkArrival arrives)
     {
         SimulatedNode target = _nodes[(int)arrives.To - 1];
         if (!target.IsUp || _blockedLinks.Contains((arrives.From, arrives.To)))
@@ -88,33 +89,27 @@ public sealed partial class ClusterSimulation
             SnapshotChunksLost++;
             return;
         }
-        if (target.Outstanding is not null)
+        target.PendingChunks.Add((target.Driver!.OnSnapshotChunkAsync(arrives.Message, arrives.Chunk, CancellationToken.None), arrives));
+    }
+
+    /// <summary>After a step of the node: receipts of the chunks it took go back to their senders (or are lost).</summary>
+    private void CollectChunkReceipts(SimulatedNode node)
+    {
+        List<(Task<ChunkReceipt> Receipt, ChunkArrival Chunk)> pending = node.PendingChunks;
+        for (int i = 0; i < pending.Count; i++)
         {
-            // The driver handles a chunk between two Readies, never while one is being carried out.
-            Schedule(1, arrives);
-            return;
-        }
-        ChunkReceipt receipt = default;
-        Guard(target, node =>
-        {
-            node.SnapshotReceiver ??= new SnapshotReceiver(node.Storage.Snapshots!);
-            receipt = node.SnapshotReceiver.Accept(arrives.Chunk);
-            // As the silo's driver: a Stale receipt while this node holds no snapshot yet (a newer transfer is in
-            // progress) has nothing to step.
-            if (receipt.Outcome is ChunkOutcome.Completed or ChunkOutcome.Stale && node.Storage.Snapshots!.Latest is not null)
+            (Task<ChunkReceipt> receipt, ChunkArrival arrives) = pending[i];
+            if (!receipt.IsCompleted) continue;
+            pending.RemoveAt(i--);
+            if (!receipt.IsCompletedSuccessfully || _random.Chance(_options.DropRate) || _blockedLinks.Contains((arrives.To, arrives.From)))
             {
-                // Raft decides what to do with the verified, published snapshot (thesis 5.3) and answers either way.
-                Trace?.Invoke($"{NowMs,6}ms node {node.Id} received snapshot {arrives.Message.Snapshot} ({receipt.Outcome})");
-                node.Raft!.Step(arrives.Message with { Snapshot = node.Storage.Snapshots!.Latest });
+                SnapshotChunksLost++;
+                continue;
             }
-        });
-        if (!target.IsUp) return; // the receipt died with the node (an I/O error is fail-stop)
-        if (_random.Chance(_options.DropRate) || _blockedLinks.Contains((arrives.To, arrives.From)))
-        {
-            SnapshotChunksLost++;
-            return;
+            if (receipt.Result.Outcome == ChunkOutcome.Completed) Trace?.Invoke($"{NowMs,6}ms node {node.Id} received snapshot {arrives.Message.Snapshot}");
+            Schedule(ReplyDelay(node) + _random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1),
+                new ReceiptArrives(arrives.From, arrives.To, arrives.TransferId, receipt.Result));
         }
-        Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new ReceiptArrives(arrives.From, arrives.To, arrives.TransferId, receipt));
     }
 
     /// <summary>The mesh's TransferAsync: continue from the offset the receiver asked for, within the retry limits.</summary>
@@ -167,11 +162,11 @@ public sealed partial class ClusterSimulation
         if (failed && sender.IsCurrent(transfer.SenderIncarnation))
         {
             Trace?.Invoke($"{NowMs,6}ms node {from}: snapshot transfer to {to} failed at offset {transfer.Offset}");
-            Guard(sender, node => node.Raft!.ReportSnapshotFailure(to));
+            sender.Driver!.OnSnapshotFailed(to);
         }
     }
 
-    private sealed record ChunkArrives(ulong From, ulong To, long TransferId, Message Message, SnapshotChunk Chunk) : SimEvent;
+    private sealed record ChunkArrives(ChunkArrival Chunk) : SimEvent;
     private sealed record ReceiptArrives(ulong From, ulong To, long TransferId, ChunkReceipt Receipt) : SimEvent;
     private sealed record TransferDeadline(ulong From, ulong To, long TransferId, int ChunkNumber) : SimEvent;
 

@@ -1,22 +1,37 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Node;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
+using RaftKv.Storage;
 using RaftKv.Storage.Snapshots;
 using RaftKv.Storage.Wal;
 
 namespace RaftKv.Simulation;
 
 /// <summary>
-/// A deterministic whole-cluster simulation: virtual time, a seeded lossy network, crashes that lose unsynced
-/// writes, partitions, membership churn (learners added and promoted, followers and leaders removed and left
-/// running, leadership transferred), and clients with sessions that write (put, CAS) and read (linearizable through
-/// ReadIndex on leaders and followers, or stale where asked) over the real KV state machine semantics, retrying
-/// with the same sequence number after lost replies. A safety phase runs under faults; then the cluster is healed
-/// and every client operation must complete and every member converge (liveness phase). Checkers in
-/// <see cref="ClusterChecker"/> run after every event, <see cref="ClientChecker"/> on every apply and reply and,
-/// at the end, over the whole client history. The same seed always replays the same run.
+/// A deterministic whole-cluster simulation of the production node runtime: every node is a <see cref="RaftDriver"/>,
+/// the same code a silo runs, over the real <see cref="NodeStorage"/> (WAL and snapshot store) on a fault-injecting
+/// simulated disk and the in-memory twin of the FASTER state machine, with the simulation's clock, network and
+/// background work as its seams, stepped (<see cref="RaftDriver.RunOnce"/>) on this one thread in virtual time. Around
+/// it: a seeded lossy network, crashes that lose unsynced writes, partitions, membership churn through the driver's
+/// admin calls (learners added and promoted, followers and leaders removed and left running, leadership transferred),
+/// and clients with sessions that write (put, CAS) and read (linearizable through ReadIndex on leaders and followers,
+/// or stale where asked), retrying with the same sequence number after lost replies. A safety phase runs under
+/// faults; then the cluster is healed and every client operation must complete and every member converge (liveness
+/// phase). Checkers in <see cref="ClusterChecker"/> run after every step of every node, <see cref="ClientChecker"/>
+/// on every apply and reply and, at the end, over the whole client history. The same seed always replays the same run.
 /// </summary>
 public sealed partial class ClusterSimulation
 {
+    /// <summary>A request pending on a node must complete within this many ticks of the node learning of a new leader or term.</summary>
+    public const int FailFastTicks = 3;
+
+    /// <summary>Admin calls (membership changes, transfers) give up after this long, as an operator's deadline would.</summary>
+    private const int AdminDeadlineMs = 2_000;
+
+    /// <summary>The meters every simulated driver reports to (one instance: meters are process-wide objects).</summary>
+    private static readonly NodeMetrics SharedMetrics = new(0, () => null);
+
     private readonly SimulationOptions _options;
     private readonly DeterministicRandom _random;
     private readonly PriorityQueue<SimEvent, (long, long)> _events = new();
@@ -24,35 +39,29 @@ public sealed partial class ClusterSimulation
     private readonly ClusterChecker _checker = new();
     private readonly ClusterConfiguration _configuration;
     private readonly HashSet<(ulong From, ulong To)> _blockedLinks = [];
-    private readonly Func<ulong, ISimulatedStorage> _storageFactory;
     private readonly StateMachineOptions _stateMachineOptions;
+    private readonly List<(Task<ClusterMembership> Call, string What, ulong Leader, bool Transfer)> _adminCalls = [];
     private long _sequence;
+    private int _simulationThread = Environment.CurrentManagedThreadId;
+    private volatile bool _leftTheSimulationThread;
     private long _eventCount;
     private bool _faultsOn = true;
-
-    // Linearizable reads in flight: request id -> where and under which leadership it was asked, and the highest
-    // commit index any node had reached then (the read must return at least that: linearizability).
-    private readonly SortedDictionary<ulong, ClientRead> _reads = [];
-    private ulong _nextReadId = 1;
     private int _readsServed;
     private int _membershipChanges;
     private int _transfers;
-
-    private readonly record struct ClientRead(int NodeIndex, int Incarnation, ulong Leader, ulong Term, ulong CommittedBefore);
+    private int _failFastChecks;
 
     private ClientChecker ClientChecks { get; }
 
-    public ClusterSimulation(SimulationOptions options, Func<ulong, ClusterConfiguration, DeterministicRandom, ISimulatedStorage>? storageFactory = null)
+    public ClusterSimulation(SimulationOptions options)
     {
         _options = options;
         _random = new DeterministicRandom(options.Seed);
         _configuration = new ClusterConfiguration(Enumerable.Range(1, options.NodeCount).Select(i => (ulong)i));
-        storageFactory ??= options.Storage == SimulatedStorageKind.WriteAheadLog
-            ? (_, configuration, random) => new WalSimulatedStorage(configuration, random, options.ShortWriteProbability, options.SegmentSizeBytes)
-            : (_, configuration, _) => new MemorySimulatedStorage(configuration);
-        _storageFactory = id => storageFactory(id, _configuration, new DeterministicRandom(options.Seed ^ (id << 40)));
         // Spare nodes start outside the configuration (they know it and are not in it) and wait to be added.
-        _nodes = [.. Enumerable.Range(1, options.NodeCount + options.SpareNodeCount).Select(i => new SimulatedNode((ulong)i, _storageFactory((ulong)i)))];
+        _nodes = [.. Enumerable.Range(1, options.NodeCount + options.SpareNodeCount).Select(i => new SimulatedNode((ulong)i,
+            new WalSimulatedStorage(_configuration, new DeterministicRandom(options.Seed ^ ((ulong)i << 40)), options.ShortWriteProbability,
+                options.SegmentSizeBytes, faults: options.Storage == SimulatedStorageKind.WriteAheadLog)))];
         _clients = [.. Enumerable.Range(1, options.ClientCount).Select(i => new SimulatedClient(i))];
         _stateMachineOptions = new StateMachineOptions
         {
@@ -84,17 +93,22 @@ public sealed partial class ClusterSimulation
     /// <summary>Runs after every simulated event; tests use it to watch quantities such as disk usage.</summary>
     public Action? AfterEachEvent { get; set; }
 
-    public ISimulatedStorage StorageOf(ulong nodeId) => _nodes[(int)nodeId - 1].Storage;
+    public WalSimulatedStorage StorageOf(ulong nodeId) => _nodes[(int)nodeId - 1].Storage;
 
     public MemoryKvStateMachine? StateMachineOf(ulong nodeId) => _nodes[(int)nodeId - 1].StateMachine;
 
     public RaftStatus? StatusOf(ulong nodeId) => _nodes[(int)nodeId - 1].Raft?.Status;
 
     /// <summary>The node that is leader of the highest term among live nodes, if any.</summary>
-    public ulong? CurrentLeader() =>
-        _nodes.Where(n => n.IsUp && n.Raft!.Role == RaftRole.Leader).OrderByDescending(n => n.Raft!.Term).FirstOrDefault()?.Id;
+    public ulong? CurrentLeader() => LeaderNode()?.Id;
 
     public void Crash(ulong nodeId) => _nodes[(int)nodeId - 1].Crash();
+
+    /// <summary>
+    /// A digest of the run so far: every node's role, term, commit and applied index, and the event count. Two runs of
+    /// one seed must agree on it at every point (the replay test compares it after every event).
+    /// </summary>
+    public ulong TraceHash { get; private set; } = 14695981039346656037UL;
 
     public SimulationResult Run()
     {
@@ -128,14 +142,35 @@ public sealed partial class ClusterSimulation
             SnapshotTransfers = SnapshotTransfersCompleted,
             SnapshotChunksLost = SnapshotChunksLost,
             SnapshotTransfersResumed = SnapshotTransfersResumed,
+            FailFastChecks = _failFastChecks,
+            TraceHash = TraceHash,
         };
     }
 
     /// <summary>Runs events until <paramref name="untilMs"/> or until <paramref name="done"/> holds; true if it held.</summary>
     public bool RunUntil(long untilMs, Func<bool> done)
     {
+        // Callers' continuations (the driver's admin calls are async methods) must run inline on this thread, where the
+        // driver completes their tasks. .NET inlines an await continuation only where no SynchronizationContext is
+        // installed; a test framework installs one, and the continuations would then go to the thread pool.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            return RunEvents(untilMs, done);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    private bool RunEvents(long untilMs, Func<bool> done)
+    {
+        _simulationThread = Environment.CurrentManagedThreadId;
         while (_events.Count > 0 && _checker.Violations.Count == 0)
         {
+            if (_leftTheSimulationThread) _checker.Violation("determinism: simulated work ran off the simulation's thread (a continuation on the thread pool?)");
             if (done()) return true;
             _events.TryPeek(out _, out (long Time, long) key);
             if (key.Time > untilMs) break;
@@ -144,6 +179,8 @@ public sealed partial class ClusterSimulation
             _checker.NowMs = NowMs;
             _eventCount++;
             Handle(next);
+            StepNodes();
+            HashState();
             AfterEachEvent?.Invoke();
         }
         NowMs = Math.Max(NowMs, untilMs);
@@ -154,15 +191,17 @@ public sealed partial class ClusterSimulation
     {
         switch (simEvent)
         {
-            case NodeTick tick when _nodes[tick.Index].IsCurrent(tick.Incarnation):
-                Guard(_nodes[tick.Index], node => node.Raft!.Tick());
-                Schedule(_options.TickIntervalMs, tick);
+            case Callback callback:
+                callback.Action();
+                break;
+            case StepNode step:
+                _nodes[step.Index].StepScheduled = false;
+                break;
+            case Departure departure when _nodes[departure.Index].IsCurrent(departure.Incarnation):
+                Transmit(_nodes[departure.Index], departure.Message);
                 break;
             case Delivery delivery:
-                Deliver(delivery);
-                break;
-            case PersistDone done when _nodes[done.Index].IsCurrent(done.Incarnation):
-                Guard(_nodes[done.Index], node => Complete(node, done.Ready));
+                Deliver(delivery.Message);
                 break;
             case ClientTick:
                 ClientsStep();
@@ -175,7 +214,7 @@ public sealed partial class ClusterSimulation
                 OnClientResponse(response.Request, response.Response);
                 break;
             case ChunkArrives chunk:
-                OnSnapshotChunk(chunk);
+                OnSnapshotChunk(chunk.Chunk);
                 break;
             case ReceiptArrives receipt:
                 OnSnapshotReceipt(receipt);
@@ -183,9 +222,8 @@ public sealed partial class ClusterSimulation
             case TransferDeadline deadline:
                 OnTransferDeadline(deadline);
                 break;
-            case CheckpointDurable checkpoint when _nodes[checkpoint.Index].IsCurrent(checkpoint.Incarnation):
-                SimulatedNode checkpointed = _nodes[checkpoint.Index];
-                if (checkpoint.AppliedIndex > (checkpointed.DurableCheckpoint?.Index ?? 0)) checkpointed.DurableCheckpoint = (checkpoint.AppliedIndex, checkpoint.Image);
+            case FailFastDeadline deadline when _nodes[deadline.Index].IsCurrent(deadline.Incarnation):
+                CheckFailFastDeadline(deadline);
                 break;
             case PartitionChange when _faultsOn:
                 ChangePartition();
@@ -205,23 +243,26 @@ public sealed partial class ClusterSimulation
         }
     }
 
-    // ---- nodes and the Ready loop ------------------------------------------------------------------------------
-
-    /// <summary>Starts (restarts) a node from its storage; a storage I/O error leaves it down and retries later.</summary>
-    internal void StartNode(SimulatedNode node)
+    private void HashState()
     {
-        PersistentState state;
-        byte[]? snapshotData;
+        ulong hash = TraceHash ^ (ulong)_eventCount;
+        foreach (SimulatedNode node in _nodes)
+        {
+            if (node.Raft is not { } raft) continue;
+            hash = (hash ^ ((ulong)raft.Role << 56 ^ raft.Term << 32 ^ raft.Log.Committed)) * 1099511628211UL;
+            hash = (hash ^ node.StateMachine!.AppliedIndex ^ raft.Leader << 48) * 1099511628211UL;
+        }
+        TraceHash = hash;
+    }
+
+    // ---- nodes: the production driver, stepped here ---------------------------------------------------------------
+
+    private void StartNode(SimulatedNode node)
+    {
+        NodeStorage storage;
         try
         {
-            (state, snapshotData) = node.Storage.Load();
-        }
-        catch (IOException e)
-        {
-            Trace?.Invoke($"{NowMs,6}ms node {node.Id} failed to start: {e.Message}");
-            node.Storage.Crash();
-            Schedule(_random.Next(1, 100), new RestartNode(node.Index));
-            return;
+            storage = node.Storage.Load();
         }
         catch (Exception e) when (e is WalCorruptionException or SnapshotCorruptionException)
         {
@@ -229,46 +270,127 @@ public sealed partial class ClusterSimulation
             _checker.Violation($"node {node.Id} reports corruption after crash-only faults: {e.Message}");
             return;
         }
+        catch (IOException e)
+        {
+            // Recovery writes too (truncating a torn tail); a short write there is fail-stop like any other.
+            Trace?.Invoke($"{NowMs,6}ms node {node.Id} fail-stops on I/O error while recovering: {e.Message}");
+            node.Crash();
+            Schedule(_random.Next(1, _options.MaxDowntimeMs + 1), new RestartNode(node.Index));
+            return;
+        }
+        node.BeginIncarnation();
+        int incarnation = node.Incarnation;
+        var clock = new SimulatedClock(() => NowMs, (dueMs, action) => Schedule(dueMs, new Callback(action)), _random.Next(0, _options.TickIntervalMs));
+        var twin = new MemoryKvStateMachine(_stateMachineOptions);
+        if (node.DurableCheckpoint is { } checkpoint) twin.Restore(checkpoint.Index, new MemoryStream(checkpoint.Image));
+        var stateMachine = new SimulatedKvStateMachine(twin,
+            makeDurable: (index, image, done) => Schedule(_random.Next(0, 5 * _options.MaxFsyncDelayMs + 2), new Callback(() =>
+            {
+                if (!node.IsCurrent(incarnation)) return; // the process died before the checkpoint was on disk
+                if (index > (node.DurableCheckpoint?.Index ?? 0)) node.DurableCheckpoint = (index, image);
+                done.TrySetResult(new CheckpointResult(true, index));
+            })),
+            restored: (index, image) => node.DurableCheckpoint = (index, image));
+        var seams = new RaftDriverSeams
+        {
+            Background = new SimulatedBackground(this, node, incarnation),
+            RandomSeed = _random.NextUInt64(),
+            CompleteCallersInline = true,
+            // Bugs of the core; the state machine's and the driver's test faults are set in their own options.
+            ConfigureRaft = options => options with
+            {
+                InjectedBug = _options.Bug is SimulatedBug.ApplyRetriedCommandTwice or SimulatedBug.KeepRequestsOnLeadershipLoss ? InjectedBug.None : (InjectedBug)_options.Bug,
+            },
+            Observer = new NodeObserver(this, node),
+        };
+        RaftDriver driver;
         try
         {
-            node.Start(state, snapshotData, NodeOptions(node.Id), _stateMachineOptions);
+            driver = new RaftDriver(DriverOptions(node.Id), storage, stateMachine, clock, SharedMetrics, NullLogger.Instance, _ => { }, seams);
         }
-        catch (RaftInvariantException e)
+        catch (Exception e) when (e is RaftInvariantException or InvalidOperationException)
         {
             _checker.Violation($"node {node.Id} cannot restart: {e.Message}");
             return;
         }
-        Trace?.Invoke($"{NowMs,6}ms start node {node.Id}: {state.HardState} snapshot={state.Snapshot} entries={state.Entries.Count}");
-        _checker.OnRestart(node.Id, state.HardState);
-        int phase = _random.Next(1, _options.TickIntervalMs + 1);
-        Schedule(phase, new NodeTick(node.Index, node.Incarnation));
-        Guard(node, _ => { });
+        node.Started(driver, twin, clock);
+        RaftNode raft = driver.Core;
+        Trace?.Invoke($"{NowMs,6}ms start node {node.Id}: term {raft.Term} vote {raft.Vote} snapshot={raft.Log.SnapshotIndex} last={raft.Log.LastIndex} applied={twin.AppliedIndex}");
+        _checker.OnRestart(node.Id, new HardState(raft.Term, raft.Vote, raft.Log.Committed));
+        driver.Attach(new SimulatedTransport(this, node, incarnation));
+        _checker.AfterEvent(node.Id, raft);
     }
 
-    private RaftOptions NodeOptions(ulong id) => new()
+    /// <summary>What a silo would be configured with, in the simulation's units (ticks of <see cref="SimulationOptions.TickIntervalMs"/>).</summary>
+    private NodeOptions DriverOptions(ulong id) => new()
     {
         NodeId = id,
-        ElectionTimeoutTicks = _options.ElectionTimeoutTicks,
-        HeartbeatIntervalTicks = _options.HeartbeatIntervalTicks,
-        RandomSeed = _random.NextUInt64(),
+        DataDirectory = "/node",
+        Members = [.. _nodes.Select(n => MemberOf(n.Id))],
+        TickIntervalMs = _options.TickIntervalMs,
+        ElectionTimeoutMs = _options.ElectionTimeoutTicks * _options.TickIntervalMs,
+        HeartbeatIntervalMs = _options.HeartbeatIntervalTicks * _options.TickIntervalMs,
+        SnapshotThresholdBytes = _options.SnapshotThresholdBytes == 0 ? long.MaxValue : _options.SnapshotThresholdBytes,
         MaxAppendBytes = _options.MaxAppendBytes,
         MaxInflightMessages = _options.MaxInflightMessages,
         MaxPromotionLagEntries = _options.MaxPromotionLagEntries,
-        // Bugs of the core; the state machine's test fault is set in its own options.
-        InjectedBug = _options.Bug == SimulatedBug.ApplyRetriedCommandTwice ? InjectedBug.None : (InjectedBug)_options.Bug,
+        CheckpointEveryEntries = _options.CheckpointEveryEntries,
+        ReadIndexTimeoutMs = 1_000,
+        EnableTestFaults = _options.Bug == SimulatedBug.KeepRequestsOnLeadershipLoss,
+        TestFaultKeepRequestsOnLeadershipLoss = _options.Bug == SimulatedBug.KeepRequestsOnLeadershipLoss,
     };
 
-    /// <summary>Runs <paramref name="action"/> on a live node, then its Ready loop and the checkers.</summary>
-    private void Guard(SimulatedNode node, Action<SimulatedNode> action)
+    private static NodeMember MemberOf(ulong id) =>
+        new() { Id = id, PeerAddress = $"http://node{id}.sim:7200", ClientAddress = $"http://node{id}.sim:7100" };
+
+    /// <summary>
+    /// After every event: every live node with queued inputs takes a step, unless it is still busy with its last one
+    /// (then a step is scheduled for when it is free, and its inputs keep queueing: the driver's group commit).
+    /// </summary>
+    private void StepNodes()
     {
+        for (int round = 0; round < 64; round++)
+        {
+            bool stepped = false;
+            foreach (SimulatedNode node in _nodes)
+            {
+                if (node.Driver is not { HasPendingInput: true }) continue;
+                if (NowMs < node.BusyUntilMs)
+                {
+                    if (!node.StepScheduled)
+                    {
+                        node.StepScheduled = true;
+                        Schedule(node.BusyUntilMs - NowMs, new StepNode(node.Index));
+                    }
+                    continue;
+                }
+                Step(node);
+                stepped = true;
+            }
+            if (!stepped) break;
+        }
+        CollectAdminCalls();
+    }
+
+    /// <summary>
+    /// One <see cref="RaftDriver.RunOnce"/>. Its fsyncs take simulated time: if it synced, the node is busy for one
+    /// fsync delay, and whatever it sent after the first sync (acknowledgements, votes, client replies) leaves when
+    /// the sync is done; leader messages sent before it leave at once (thesis 10.2.1).
+    /// </summary>
+    private void Step(SimulatedNode node)
+    {
+        RaftDriver driver = node.Driver!;
+        Task[] awaitingLeadership = [.. driver.RequestsAwaitingLeadership];
+        node.SyncsAtStepStart = node.Storage.FileSystem.FileSyncCount;
+        node.FsyncDelayMs = _random.Next(0, _options.MaxFsyncDelayMs + 1);
         try
         {
-            action(node);
-            Drive(node);
+            driver.RunOnce();
         }
         catch (RaftInvariantException e)
         {
             _checker.Violation($"node {node.Id} broke an invariant: {e.Message}");
+            return;
         }
         catch (IOException e)
         {
@@ -276,130 +398,127 @@ public sealed partial class ClusterSimulation
             Trace?.Invoke($"{NowMs,6}ms node {node.Id} fail-stops on I/O error: {e.Message}");
             node.Crash();
             Schedule(_random.Next(1, _options.MaxDowntimeMs + 1), new RestartNode(node.Index));
-        }
-    }
-
-    /// <summary>The driver half of the Ready contract, with fsync taking simulated time.</summary>
-    private void Drive(SimulatedNode node)
-    {
-        RaftNode raft = node.Raft!;
-        _checker.AfterEvent(node.Id, raft);
-        if (node.Outstanding is not null || !raft.HasReady()) return;
-
-        Ready ready = raft.GetReady();
-        node.Outstanding = ready;
-        if (ready.SoftState is { } soft) Trace?.Invoke($"{NowMs,6}ms node {node.Id} is {soft.Role} of term {soft.Term} (leader {soft.Leader})");
-        if (ready.Snapshot is { } installing) Trace?.Invoke($"{NowMs,6}ms node {node.Id} installs {installing}");
-        if (ready.LeadershipLoss is { } loss) Trace?.Invoke($"{NowMs,6}ms node {node.Id} lost leadership: {loss}");
-        // As the silo's driver does: a node that no longer leads fails every proposal it holds at once (retryable,
-        // naming the new leader when known); the entries may still commit under the next leader.
-        if (ready.SoftState is { Role: not RaftRole.Leader } lost) FailProposals(node, lost.Leader);
-        CompleteReads(node, ready);
-        CheckLeadershipLossReported(node, ready);
-        foreach (Message message in ready.Messages) SendMessage(node, message);
-        byte[]? snapshotData = ready.Snapshot is { } snapshot ? node.TakeStagedSnapshot(snapshot.Index) : null;
-        bool published = ready.Snapshot is not null && node.Storage.Snapshots?.Latest == ready.Snapshot;
-        if (ready.Snapshot is not null && snapshotData is null && !published)
-        {
-            _checker.Violation($"node {node.Id} installs snapshot {ready.Snapshot} that was never received");
             return;
         }
-        node.Storage.Write(ready, snapshotData);
-        bool mustPersist = ready.HardState is not null || ready.Entries.Count > 0 || ready.Snapshot is not null;
-        if (mustPersist)
+        catch (Exception e)
         {
-            Schedule(_random.Next(0, _options.MaxFsyncDelayMs + 1), new PersistDone(node.Index, node.Incarnation, ready));
+            _checker.Violation($"node {node.Id}'s driver threw {e.GetType().Name}: {e.Message}");
+            return;
         }
-        else
-        {
-            Complete(node, ready);
-        }
+        if (node.Storage.FileSystem.FileSyncCount > node.SyncsAtStepStart) node.BusyUntilMs = NowMs + node.FsyncDelayMs;
+        _checker.AfterEvent(node.Id, driver.Core);
+        CheckFailFast(node, awaitingLeadership);
+        CollectClientResponses(node);
+        CollectChunkReceipts(node);
     }
 
-    private void Complete(SimulatedNode node, Ready ready)
+    /// <summary>How long after now what the node sends in its current step leaves: after the step's fsync, if it synced already.</summary>
+    private long DepartureDelay(SimulatedNode node) =>
+        node.Storage.FileSystem.FileSyncCount > node.SyncsAtStepStart ? node.FsyncDelayMs : 0;
+
+    /// <summary>When the node's replies leave: once its current step (and its fsync) is done.</summary>
+    private long ReplyDelay(SimulatedNode node) => Math.Max(0, node.BusyUntilMs - NowMs);
+
+    /// <summary>
+    /// Item 5 of issue 8: no client request outlives a leadership change its node knows of by more than
+    /// <see cref="FailFastTicks"/> ticks. Every proposal and every read not yet given a read index that was pending on
+    /// the node when a step showed it a new leader or term must be answered (failed, or applied if it committed) within
+    /// that time, not left to time out.
+    /// </summary>
+    private void CheckFailFast(SimulatedNode node, Task[] pendingBefore)
     {
         RaftNode raft = node.Raft!;
-        node.Storage.Sync();
-        if (ready.HardState is { } hardState) _checker.OnDurableHardState(node.Id, hardState);
-        _checker.OnEntriesPersisted(node.Id, ready.Entries);
-        if (ready.Snapshot is { } snapshot)
-        {
-            byte[] image = node.Storage.LatestSnapshot!.Value.Data;
-            node.StateMachine!.Restore(snapshot.Index, new MemoryStream(image));
-            // FASTER's Restore checkpoints the new store before switching to it: the installed state is durable at once.
-            node.DurableCheckpoint = (snapshot.Index, image);
-            node.AppliedSinceCheckpoint = 0;
-        }
-        foreach (Message message in ready.MessagesAfterPersist) SendMessage(node, message);
-        foreach (LogEntry entry in ready.CommittedEntries)
-        {
-            ReadOnlyMemory<byte> reply = node.StateMachine!.Apply(entry);
-            _checker.OnApplied(node.Id, entry);
-            ClientChecks.OnApplied(node.Id, entry, reply);
-            AnswerProposal(node, entry, reply);
-        }
-        node.Outstanding = null;
-        raft.Advance(ready);
-        ReleaseReads(node);
-        MaybeCheckpoint(node, ready.CommittedEntries.Count);
-        MaybeSnapshot(node);
-        Drive(node);
+        (ulong Leader, ulong Term) now = (raft.Leader, raft.Term);
+        if (now == node.LastLeadership) return;
+        (ulong Leader, ulong Term) before = node.LastLeadership;
+        node.LastLeadership = now;
+        if (pendingBefore.Length == 0) return;
+        _failFastChecks++;
+        Schedule(FailFastTicks * _options.TickIntervalMs, new FailFastDeadline(node.Index, node.Incarnation, pendingBefore, NowMs, before, now));
     }
 
-    private void MaybeSnapshot(SimulatedNode node)
+    private void CheckFailFastDeadline(FailFastDeadline deadline)
     {
-        RaftNode raft = node.Raft!;
-        if (_options.SnapshotThresholdBytes == 0 || raft.UncompactedLogBytes < _options.SnapshotThresholdBytes) return;
-        ulong applied = node.StateMachine!.AppliedIndex;
-        if (applied <= raft.Log.SnapshotIndex) return;
-        using var image = node.StateMachine.TakeSnapshot();
-        using var bytes = new MemoryStream();
-        image.WriteTo(bytes);
-        SnapshotMetadata metadata = raft.DescribeSnapshot(applied);
-        node.Storage.SaveSnapshot(metadata, bytes.ToArray());
-        raft.CompactLog(metadata);
-        Trace?.Invoke($"{NowMs,6}ms node {node.Id} compacted to {metadata}");
+        int stillPending = deadline.Requests.Count(task => !task.IsCompleted);
+        if (stillPending == 0) return;
+        _checker.Violation($"fail fast: {stillPending} request(s) pending on node {deadline.Index + 1} under leader {deadline.Before.Leader} of term " +
+                           $"{deadline.Before.Term} are still pending {NowMs - deadline.ChangedAtMs}ms after it saw leader {deadline.After.Leader} of term {deadline.After.Term}");
     }
 
-    // ---- network -----------------------------------------------------------------------------------------------
-
-    private void SendMessage(SimulatedNode from, Message message)
+    /// <summary>Raft's messages out of a node's step: now, or after the step's fsync (see <see cref="Step"/>).</summary>
+    private void Send(SimulatedNode from, int incarnation, Message message)
     {
-        byte[]? snapshotData = null;
-        if (message.Type == MessageType.InstallSnapshot && from.Storage.Snapshots is not null)
+        if (!from.IsCurrent(incarnation)) return;
+        long delay = DepartureDelay(from);
+        if (delay == 0) Transmit(from, message);
+        else Schedule(delay, new Departure(from.Index, incarnation, message));
+    }
+
+    /// <summary>The network: InstallSnapshot goes to the mesh model (chunked transfer); everything else may be dropped, duplicated and delayed.</summary>
+    private void Transmit(SimulatedNode from, Message message)
+    {
+        if (message.Type == MessageType.InstallSnapshot)
         {
             StartSnapshotTransfer(from, message);
             return;
-        }
-        if (message.Type == MessageType.InstallSnapshot)
-        {
-            // The transport streams the latest snapshot file beside the message, which may be newer than the one
-            // the message named when it was queued; the metadata travels with the bytes it describes.
-            var latest = from.Storage.LatestSnapshot;
-            if (latest is null || latest.Value.Metadata.Index < message.Snapshot!.Index)
-            {
-                _checker.Violation($"node {from.Id} sends snapshot {message.Snapshot} it does not hold");
-                return;
-            }
-            snapshotData = latest.Value.Data;
-            message = message with { Snapshot = latest.Value.Metadata };
         }
         int copies = _faultsOn && _random.Chance(_options.DuplicateRate) ? 2 : 1;
         for (int i = 0; i < copies; i++)
         {
             if (_faultsOn && _random.Chance(_options.DropRate)) continue;
-            Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new Delivery(message, snapshotData));
+            Schedule(_random.Next(_options.MinLatencyMs, _options.MaxLatencyMs + 1), new Delivery(message));
         }
     }
 
-    private void Deliver(Delivery delivery)
+    private void Deliver(Message message)
     {
-        Message message = delivery.Message;
         SimulatedNode target = _nodes[(int)message.To - 1];
         if (!target.IsUp || _blockedLinks.Contains((message.From, message.To))) return;
-        if (delivery.SnapshotData is not null) target.StageSnapshot(message.Snapshot!.Index, delivery.SnapshotData);
         Trace?.Invoke($"{NowMs,6}ms deliver {message}");
-        Guard(target, node => node.Raft!.Step(message));
+        target.Driver!.OnMessage(message);
+    }
+
+    /// <summary>The simulated mesh under one node incarnation.</summary>
+    private sealed class SimulatedTransport(ClusterSimulation simulation, SimulatedNode node, int incarnation) : IRaftTransport
+    {
+        public void Send(Message message) => simulation.Send(node, incarnation, message);
+    }
+
+    /// <summary>The driver's background work (writing a snapshot file) as a simulated event a little later; a crash cancels it.</summary>
+    private sealed class SimulatedBackground(ClusterSimulation simulation, SimulatedNode node, int incarnation) : IBackgroundScheduler
+    {
+        public void Run(Action work) =>
+            simulation.Schedule(simulation._random.Next(0, 5 * simulation._options.MaxFsyncDelayMs + 2), new Callback(() =>
+            {
+                if (node.IsCurrent(incarnation)) work();
+            }));
+    }
+
+    /// <summary>The checkers' view into a driver's Ready handling.</summary>
+    private sealed class NodeObserver(ClusterSimulation simulation, SimulatedNode node) : IRaftDriverObserver
+    {
+        public void OnReady(Ready ready)
+        {
+            if (simulation.Trace is { } trace)
+            {
+                if (ready.SoftState is { } soft) trace($"{simulation.NowMs,6}ms node {node.Id} is {soft.Role} of term {soft.Term} (leader {soft.Leader})");
+                if (ready.Snapshot is { } installing) trace($"{simulation.NowMs,6}ms node {node.Id} installs {installing}");
+                if (ready.LeadershipLoss is { } loss) trace($"{simulation.NowMs,6}ms node {node.Id} lost leadership: {loss}");
+            }
+            simulation.CheckLeadershipLossReported(node, ready);
+        }
+
+        public void OnPersisted(HardState? hardState, IReadOnlyList<LogEntry> entries)
+        {
+            if (hardState is { } durable) simulation._checker.OnDurableHardState(node.Id, durable);
+            simulation._checker.OnEntriesPersisted(node.Id, entries);
+        }
+
+        public void OnApplied(in LogEntry entry, ReadOnlyMemory<byte> reply)
+        {
+            simulation._checker.OnApplied(node.Id, entry);
+            simulation.ClientChecks.OnApplied(node.Id, entry, reply);
+        }
     }
 
     // ---- faults ------------------------------------------------------------------------------------------------
@@ -453,10 +572,11 @@ public sealed partial class ClusterSimulation
     private const int MaxVoters = 5;
 
     /// <summary>
-    /// One membership change through the leader's admin API: add a learner (a spare, or a removed node that was
-    /// left running), promote one, remove a follower or a learner, remove the leader itself, or transfer
-    /// leadership. Sometimes a second change follows at once: the core must refuse it while the first is
-    /// uncommitted (thesis 4.1), which the checker verifies on every leader's log.
+    /// One membership change through the leader's driver, with the admin calls a silo's operator uses: add a learner
+    /// (a spare, or a removed node that was left running), promote one, remove a follower or a learner, remove the
+    /// leader itself, or transfer leadership. Sometimes a second change follows at once: the core must refuse it while
+    /// the first is uncommitted (thesis 4.1; the driver retries it until then), which the checker verifies on every
+    /// leader's log.
     /// </summary>
     private void ChangeMembership()
     {
@@ -464,99 +584,54 @@ public sealed partial class ClusterSimulation
         for (int i = 0; i < changes; i++)
         {
             if (LeaderNode() is not { } leader) return;
-            Guard(leader, OneMembershipChange);
+            OneMembershipChange(leader);
         }
     }
 
     private void OneMembershipChange(SimulatedNode leader)
     {
-        RaftNode raft = leader.Raft!;
-        ClusterConfiguration configuration = raft.Configuration;
+        RaftDriver driver = leader.Driver!;
+        ClusterConfiguration configuration = leader.Raft!.Configuration;
         ulong[] outsiders = [.. _nodes.Select(n => n.Id).Where(id => !configuration.IsMember(id))];
         ulong[] otherVoters = [.. configuration.Voters.Where(v => v != leader.Id)];
         ulong[] removable = [.. (configuration.Voters.Count > MinVoters ? otherVoters : []).Concat(configuration.Learners)];
-        string what;
-        bool accepted;
-        switch (_random.Next(0, 5))
+        CancellationToken deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(AdminDeadlineMs), leader.Clock!).Token;
+        (Task<ClusterMembership> call, string what, bool transfer) = _random.Next(0, 5) switch
         {
-            case 0 when outsiders.Length > 0:
-                ulong joining = outsiders[_random.Next(0, outsiders.Length)];
-                what = $"add learner {joining}";
-                accepted = raft.AddLearner(joining).IsAccepted;
-                break;
-            case 1 when configuration.Learners.Count > 0 && configuration.Voters.Count < MaxVoters:
-                ulong promoted = configuration.Learners[_random.Next(0, configuration.Learners.Count)];
-                what = $"promote {promoted}";
-                accepted = raft.PromoteLearner(promoted).IsAccepted;
-                break;
-            case 2 when removable.Length > 0:
-                ulong removed = removable[_random.Next(0, removable.Length)];
-                what = $"remove {removed}";
-                accepted = raft.RemoveMember(removed).IsAccepted;
-                break;
-            case 3 when configuration.Voters.Count > MinVoters && configuration.IsVoter(leader.Id):
-                what = $"remove the leader {leader.Id}";
-                accepted = raft.RemoveMember(leader.Id).IsAccepted;
-                break;
-            case 4 when otherVoters.Length > 0:
-                ulong target = otherVoters[_random.Next(0, otherVoters.Length)];
-                what = $"transfer leadership to {target}";
-                accepted = raft.TransferLeadership(target).Outcome == TransferLeadershipOutcome.Started;
-                if (accepted) _transfers++;
-                Trace?.Invoke($"{NowMs,6}ms node {leader.Id}: {what}: {(accepted ? "started" : "refused")}");
-                return;
-            default:
-                return;
-        }
-        if (accepted) _membershipChanges++;
-        Trace?.Invoke($"{NowMs,6}ms node {leader.Id}: {what} in {configuration}: {(accepted ? "accepted" : "refused")}");
+            0 when outsiders.Length > 0 => Pick(outsiders) is var joining
+                ? (driver.AddLearnerAsync(MemberOf(joining), deadline), $"add learner {joining}", false) : default,
+            1 when configuration.Learners.Count > 0 && configuration.Voters.Count < MaxVoters => Pick([.. configuration.Learners]) is var promoted
+                ? (driver.PromoteLearnerAsync(promoted, deadline), $"promote {promoted}", false) : default,
+            2 when removable.Length > 0 => Pick(removable) is var removed
+                ? (driver.RemoveMemberAsync(removed, deadline), $"remove {removed}", false) : default,
+            3 when configuration.Voters.Count > MinVoters && configuration.IsVoter(leader.Id) =>
+                (driver.RemoveMemberAsync(leader.Id, deadline), $"remove the leader {leader.Id}", false),
+            4 when otherVoters.Length > 0 => Pick(otherVoters) is var target
+                ? (driver.TransferLeadershipAsync(target, deadline), $"transfer leadership to {target}", true) : default,
+            _ => default,
+        };
+        if (call is null) return;
+        Trace?.Invoke($"{NowMs,6}ms node {leader.Id}: {what} in {configuration}");
+        _adminCalls.Add((call, what, leader.Id, transfer));
+
+        ulong Pick(ulong[] ids) => ids[_random.Next(0, ids.Length)];
     }
 
-    /// <summary>
-    /// The driver's side of a Ready's read states, plus two checks. A successful read index is at least every
-    /// commit index reached before the read was asked (a stale read would violate linearizability). And fail-fast:
-    /// when a Ready is taken, no read asked under another leadership (leader or term) than the node's current one
-    /// may still be pending - the core must have failed it in this Ready.
-    /// </summary>
-    private void CompleteReads(SimulatedNode node, Ready ready)
+    /// <summary>Admin calls that completed: a change that committed, or a transfer the target won, counts.</summary>
+    private void CollectAdminCalls()
     {
-        foreach (ReadState state in ready.ReadStates)
+        for (int i = _adminCalls.Count - 1; i >= 0; i--)
         {
-            if (node.Reads.Remove(state.RequestId, out ClientRequest request))
+            (Task<ClusterMembership> call, string what, ulong leader, bool transfer) = _adminCalls[i];
+            if (!call.IsCompleted) continue;
+            _adminCalls.RemoveAt(i);
+            if (call.IsCompletedSuccessfully)
             {
-                // The driver's part: a confirmed read index waits until this node has applied it; a failed one is retryable.
-                if (state.Succeeded) node.ReadsWaitingForApply.Enqueue(request, state.Index);
-                else Respond(node, request, new ClientResponse(Error: "leadership could not be confirmed; retry", LeaderHint: state.LeaderHint));
+                if (transfer) _transfers++;
+                else _membershipChanges++;
             }
-            if (!_reads.Remove(state.RequestId, out ClientRead read)) continue;
-            if (read.NodeIndex != node.Index || read.Incarnation != node.Incarnation)
-            {
-                _checker.Violation($"read {state.RequestId} answered on node {node.Id} but asked elsewhere");
-                continue;
-            }
-            if (!state.Succeeded) continue;
-            _readsServed++;
-            if (state.Index < read.CommittedBefore)
-            {
-                _checker.Violation($"linearizability: read {state.RequestId} on node {node.Id} got read index {state.Index}, " +
-                                   $"but index {read.CommittedBefore} had committed before it was asked");
-            }
-        }
-        RaftNode raft = node.Raft!;
-        foreach ((ulong id, ClientRead read) in _reads.ToArray())
-        {
-            if (read.NodeIndex != node.Index) continue;
-            if (read.Incarnation != node.Incarnation)
-            {
-                _reads.Remove(id); // the node crashed: its driver failed every read it held
-                continue;
-            }
-            if ((read.Leader, read.Term) != (raft.Leader, raft.Term))
-            {
-                _checker.Violation($"fail fast: read {id} asked on node {node.Id} under leader {read.Leader} of term {read.Term} " +
-                                   $"is still pending now that it sees leader {raft.Leader} of term {raft.Term}");
-                _reads.Remove(id);
-            }
+            Trace?.Invoke($"{NowMs,6}ms node {leader}: {what}: " +
+                          (call.IsCompletedSuccessfully ? "done" : call.IsCanceled ? "deadline passed" : call.Exception!.InnerException!.Message));
         }
     }
 
@@ -604,7 +679,8 @@ public sealed partial class ClusterSimulation
             return;
         }
         // Let followers catch up with the final commit index, then every member must hold the same state.
-        RunUntil(NowMs + 5_000, () => members.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
+        RunUntil(NowMs + 5_000, () => members.All(n => n.IsUp) && members.Select(n => n.StateMachine!.AppliedIndex).Distinct().Count() == 1);
+        if (members.Any(n => !n.IsUp)) return;
         // The canonical snapshot bytes cover keys, revisions, sessions and the applied index.
         var states = members.Select(n => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(n.StateMachine!.SnapshotBytes()))).Distinct().ToArray();
         if (states.Length != 1)
@@ -617,14 +693,21 @@ public sealed partial class ClusterSimulation
 
     // ---- event queue -------------------------------------------------------------------------------------------
 
-    private void Schedule(long delayMs, SimEvent simEvent) => _events.Enqueue(simEvent, (NowMs + delayMs, _sequence++));
+    private void Schedule(long delayMs, SimEvent simEvent)
+    {
+        // Everything runs on the simulation's one thread; anything else (a continuation the thread pool ran) would
+        // make the run unrepeatable, and is reported as a violation at the next event.
+        if (Environment.CurrentManagedThreadId != _simulationThread) _leftTheSimulationThread = true;
+        _events.Enqueue(simEvent, (NowMs + delayMs, _sequence++));
+    }
 
     private long Exponential(int meanMs) => 1 + (long)(-Math.Log(1 - _random.NextDouble()) * meanMs);
 
     private abstract record SimEvent;
-    private sealed record NodeTick(int Index, int Incarnation) : SimEvent;
-    private sealed record Delivery(Message Message, byte[]? SnapshotData) : SimEvent;
-    private sealed record PersistDone(int Index, int Incarnation, Ready Ready) : SimEvent;
+    private sealed record Callback(Action Action) : SimEvent;
+    private sealed record StepNode(int Index) : SimEvent;
+    private sealed record Departure(int Index, int Incarnation, Message Message) : SimEvent;
+    private sealed record Delivery(Message Message) : SimEvent;
     private sealed record ClientTick : SimEvent;
     private sealed record PartitionChange : SimEvent;
     private sealed record CrashSomeNode : SimEvent;
@@ -632,5 +715,5 @@ public sealed partial class ClusterSimulation
     private sealed record MembershipChange : SimEvent;
     private sealed record ClientRequestArrives(int NodeIndex, ClientRequest Request) : SimEvent;
     private sealed record ClientResponseArrives(ClientRequest Request, ClientResponse Response) : SimEvent;
-    private sealed record CheckpointDurable(int Index, int Incarnation, ulong AppliedIndex, byte[] Image) : SimEvent;
+    private sealed record FailFastDeadline(int Index, int Incarnation, Task[] Requests, long ChangedAtMs, (ulong Leader, ulong Term) Before, (ulong Leader, ulong Term) After) : SimEvent;
 }

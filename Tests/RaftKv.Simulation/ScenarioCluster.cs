@@ -5,7 +5,8 @@ namespace RaftKv.Simulation;
 /// <summary>
 /// A hand-driven cluster for readable scenario tests (in the spirit of etcd-io/raft's interaction scripts): the
 /// test decides which messages are delivered, which nodes tick, crash or are cut off, and every delivered message
-/// is written to <see cref="Transcript"/>. Each Ready is carried out at once: persisted, sent, applied, advanced.
+/// is written to <see cref="Transcript"/>. Each Ready is carried out at once (<see cref="InstantReadyLoop"/>): sent,
+/// persisted, applied, advanced.
 /// </summary>
 public sealed class ScenarioCluster
 {
@@ -184,23 +185,23 @@ public sealed class ScenarioCluster
     {
         RaftNode node = Node(id);
         Checker.AfterEvent(id, node);
-        while (node.HasReady())
-        {
-            Ready ready = node.GetReady();
-            _inFlight.AddRange(ready.Messages);
-            _storage[id].Write(ready, null);
-            _storage[id].Sync();
-            Checker.OnEntriesPersisted(id, ready.Entries);
-            _inFlight.AddRange(ready.MessagesAfterPersist);
-            foreach (LogEntry entry in ready.CommittedEntries)
+        InstantReadyLoop.Drain(node, _inFlight.Add,
+            persist: ready =>
+            {
+                _storage[id].Write(ready, null);
+                _storage[id].Sync();
+                Checker.OnEntriesPersisted(id, ready.Entries);
+            },
+            apply: entry =>
             {
                 _stateMachines[id].Apply(entry);
                 Checker.OnApplied(id, entry);
-            }
-            foreach (ReadState state in ready.ReadStates) ReadStates.Add((id, state));
-            if (ready.LeadershipLoss is { } loss) LeadershipLosses.Add((id, loss));
-            node.Advance(ready);
-            Checker.AfterEvent(id, node);
-        }
+            },
+            advanced: ready =>
+            {
+                foreach (ReadState state in ready.ReadStates) ReadStates.Add((id, state));
+                if (ready.LeadershipLoss is { } loss) LeadershipLosses.Add((id, loss));
+                Checker.AfterEvent(id, node);
+            });
     }
 }

@@ -1,101 +1,99 @@
+using RaftKv.Node;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
+using RaftKv.Storage.Snapshots;
 
 namespace RaftKv.Simulation;
 
 /// <summary>
-/// One simulated silo: a Raft node, the real KV state machine semantics (<see cref="MemoryKvStateMachine"/>), and
-/// storage that outlives crashes, plus what a silo's driver holds for its clients: proposals waiting to be applied
-/// and reads waiting for their read index.
+/// One simulated silo: its disk (which outlives crashes), the last durable FASTER checkpoint (modelled, see
+/// <see cref="SimulatedKvStateMachine"/>), and while it is up one incarnation of the production node runtime, a
+/// <see cref="RaftDriver"/> over the real <c>NodeStorage</c> on that disk and the in-memory KV twin, with the
+/// simulation's clock, network and background work as its seams. Beside the driver it holds what the simulated
+/// gateway and mesh wait for: client requests and snapshot chunks handed to the driver whose tasks have not
+/// completed yet.
 /// </summary>
-/// <remarks>
-/// FASTER's checkpoints are modelled, not run: a checkpoint captures the state machine's snapshot bytes at the applied
-/// index (the CPR cut) and becomes durable only later (<see cref="DurableCheckpoint"/>); a crash loses everything
-/// applied since the last durable checkpoint, and a restart starts from that checkpoint (or from the Raft snapshot
-/// when that is newer, as the silo's driver does) and re-applies the rest of the log.
-/// </remarks>
-internal sealed class SimulatedNode(ulong id, ISimulatedStorage storage)
+internal sealed class SimulatedNode(ulong id, WalSimulatedStorage storage)
 {
-    private readonly Dictionary<ulong, byte[]> _stagedSnapshots = [];
-
     public ulong Id => id;
 
     public int Index => (int)id - 1;
 
-    public ISimulatedStorage Storage => storage;
+    public WalSimulatedStorage Storage => storage;
 
-    public RaftNode? Raft { get; private set; }
+    public RaftDriver? Driver { get; private set; }
+
+    /// <summary>The driver's core, for the checkers (read between steps only).</summary>
+    public RaftNode? Raft => Driver?.Core;
 
     public MemoryKvStateMachine? StateMachine { get; private set; }
 
-    public Ready? Outstanding { get; set; }
-
-    /// <summary>The term this node led when its last Ready was taken (0: it was not leading).</summary>
-    public ulong LeadingTermAtLastReady { get; set; }
+    public SimulatedClock? Clock { get; private set; }
 
     public int Incarnation { get; private set; }
 
-    public bool IsUp => Raft is not null;
+    public bool IsUp => Driver is not null;
 
     /// <summary>The last completed FASTER checkpoint: survives crashes.</summary>
     public (ulong Index, byte[] Image)? DurableCheckpoint { get; set; }
 
-    /// <summary>Entries applied since the last checkpoint started (the driver's checkpoint policy).</summary>
-    public int AppliedSinceCheckpoint { get; set; }
+    /// <summary>The term this node led when its last Ready was taken (0: it was not leading).</summary>
+    public ulong LeadingTermAtLastReady { get; set; }
 
-    /// <summary>Proposals by log index: the term they were proposed in and the client request waiting for the reply.</summary>
-    public Dictionary<ulong, (ulong Term, ClientRequest Request)> Proposals { get; } = [];
+    /// <summary>Until then the driver is busy carrying out its last step (fsync takes simulated time): inputs queue.</summary>
+    public long BusyUntilMs { get; set; }
 
-    /// <summary>Reads whose ReadIndex was asked, by read request id.</summary>
-    public Dictionary<ulong, ClientRequest> Reads { get; } = [];
+    /// <summary>A step of this node is scheduled (at <see cref="BusyUntilMs"/>).</summary>
+    public bool StepScheduled { get; set; }
 
-    /// <summary>Reads with a confirmed read index, waiting until this node has applied it.</summary>
-    public PriorityQueue<ClientRequest, ulong> ReadsWaitingForApply { get; } = new();
+    /// <summary>During a step: the file system's sync count when it began, and how long one fsync takes in it.</summary>
+    public long SyncsAtStepStart { get; set; }
 
-    /// <summary>The receiving side of chunked InstallSnapshot (volatile: a crash forgets it; the store keeps or cleans its temp file).</summary>
-    public RaftKv.Storage.Snapshots.SnapshotReceiver? SnapshotReceiver { get; set; }
+    public long FsyncDelayMs { get; set; }
+
+    /// <summary>The (leader, term) this node saw after its last step, for the fail-fast checker.</summary>
+    public (ulong Leader, ulong Term) LastLeadership { get; set; }
+
+    /// <summary>Client requests handed to the driver: the request, the task, and for reads the highest commit index reached before it was asked.</summary>
+    public List<(ClientRequest Request, Task Task, ulong CommittedBefore)> PendingRequests { get; } = [];
+
+    /// <summary>Snapshot chunks handed to the driver, waiting for its receipt.</summary>
+    public List<(Task<ChunkReceipt> Receipt, ChunkArrival Chunk)> PendingChunks { get; } = [];
 
     public bool IsCurrent(int incarnation) => IsUp && incarnation == Incarnation;
 
-    public void Start(PersistentState state, byte[]? snapshotData, RaftOptions options, StateMachineOptions stateMachineOptions)
+    public void Started(RaftDriver driver, MemoryKvStateMachine stateMachine, SimulatedClock clock)
     {
-        Incarnation++;
-        StateMachine = new MemoryKvStateMachine(stateMachineOptions);
-        if (DurableCheckpoint is { } checkpoint && checkpoint.Index >= (state.Snapshot?.Index ?? 0))
-        {
-            StateMachine.Restore(checkpoint.Index, new MemoryStream(checkpoint.Image));
-        }
-        else if (snapshotData is not null)
-        {
-            // The checkpoint is older than the Raft snapshot the log was compacted to: start from the snapshot.
-            StateMachine.Restore(state.Snapshot!.Index, new MemoryStream(snapshotData));
-        }
-        Raft = new RaftNode(options, state with { AppliedIndex = StateMachine.AppliedIndex });
-        Outstanding = null;
+        Driver = driver;
+        StateMachine = stateMachine;
+        Clock = clock;
         LeadingTermAtLastReady = 0;
-        AppliedSinceCheckpoint = 0;
+        BusyUntilMs = 0;
+        LastLeadership = (driver.Core.Leader, driver.Core.Term);
     }
 
-    /// <summary>Loses everything volatile and whatever storage had not synced; clients waiting on this node hear nothing.</summary>
+    public void BeginIncarnation() => Incarnation++;
+
+    /// <summary>
+    /// The process dies: its driver, clock and background work stop where they are (nothing of them runs again);
+    /// the disk loses or tears whatever was not synced; clients waiting on this node hear nothing.
+    /// </summary>
     public void Crash()
     {
-        Raft = null;
+        Clock?.Stop();
+        Clock = null;
+        Driver = null;
         StateMachine = null;
-        Outstanding = null;
-        _stagedSnapshots.Clear();
-        Proposals.Clear();
-        Reads.Clear();
-        ReadsWaitingForApply.Clear();
-        SnapshotReceiver = null;
+        PendingRequests.Clear();
+        PendingChunks.Clear();
         storage.Crash();
         Incarnation++;
     }
-
-    public void StageSnapshot(ulong index, byte[] data) => _stagedSnapshots[index] = data;
-
-    public byte[]? TakeStagedSnapshot(ulong index) => _stagedSnapshots.Remove(index, out byte[]? data) ? data : null;
 
     public string Describe() => IsUp
         ? $"node {id}: {Raft!.Role} t{Raft.Term} commit={Raft.Log.Committed} applied={StateMachine!.AppliedIndex} last={Raft.Log.LastIndex}"
         : $"node {id}: down";
 }
+
+/// <summary>A snapshot chunk on its way from a sender's transfer to a receiver.</summary>
+internal sealed record ChunkArrival(ulong From, ulong To, long TransferId, Message Message, SnapshotChunk Chunk);

@@ -4,44 +4,21 @@ namespace RaftKv.Simulation;
 
 public enum SimulatedStorageKind
 {
-    /// <summary>An in-memory log that loses exactly what was not synced at a crash.</summary>
+    /// <summary>
+    /// The real WAL on a simulated disk without faults: a crash loses exactly what was not synced (never a torn
+    /// prefix), and no write fails.
+    /// </summary>
     Memory = 0,
 
-    /// <summary>The real write-ahead log over the fault-injecting simulated file system.</summary>
+    /// <summary>The real write-ahead log over the fault-injecting simulated file system (torn and short writes).</summary>
     WriteAheadLog = 1,
 }
 
 /// <summary>
-/// The stable storage under one simulated node; it survives the node's crashes. Writes are buffered until
-/// <see cref="Sync"/>; <see cref="Crash"/> loses whatever was not synced (or tears it, depending on the kind).
+/// Durable in-memory storage for the hand-driven <see cref="ScenarioCluster"/>: the simplest faithful model of
+/// "fsync'd data survives, the rest does not".
 /// </summary>
-public interface ISimulatedStorage
-{
-    /// <summary>Reads back everything durable, as a restarting node would; also returns the snapshot bytes.</summary>
-    (PersistentState State, byte[]? SnapshotData) Load();
-
-    /// <summary>Buffers the Ready's snapshot, hard state and entries; not durable until <see cref="Sync"/>.</summary>
-    void Write(Ready ready, byte[]? snapshotData);
-
-    void Sync();
-
-    /// <summary>Stores a snapshot this node took and drops the log it covers; durable on return.</summary>
-    void SaveSnapshot(SnapshotMetadata metadata, byte[] data);
-
-    /// <summary>The real snapshot store (WAL storage only), for chunked InstallSnapshot transfers; null for memory storage.</summary>
-    RaftKv.Storage.Snapshots.SnapshotStore? Snapshots => null;
-
-    /// <summary>The latest durable snapshot, for sending to followers.</summary>
-    (SnapshotMetadata Metadata, byte[] Data)? LatestSnapshot { get; }
-
-    void Crash();
-
-    /// <summary>The liveness phase: storage stops injecting faults (crashes still lose unsynced data).</summary>
-    void StopFaults();
-}
-
-/// <summary>Durable in-memory storage: the simplest faithful model of "fsync'd data survives, the rest does not".</summary>
-public sealed class MemorySimulatedStorage(ClusterConfiguration configuration) : ISimulatedStorage
+public sealed class MemorySimulatedStorage(ClusterConfiguration configuration)
 {
     private HardState _hardState = HardState.Empty;
     private SnapshotMetadata _snapshot = new(0, 0, configuration);

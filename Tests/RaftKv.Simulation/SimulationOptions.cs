@@ -17,6 +17,9 @@ public enum SimulatedBug
 
     /// <summary>The state machine executes a retry of a session's last sequence number again instead of answering from the session table.</summary>
     ApplyRetriedCommandTwice = 5,
+
+    /// <summary>The driver keeps proposals and unconfirmed reads waiting when its node loses (or sees a change of) leadership, instead of failing them at once.</summary>
+    KeepRequestsOnLeadershipLoss = 6,
 }
 
 /// <summary>

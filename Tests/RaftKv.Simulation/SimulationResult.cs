@@ -13,10 +13,10 @@ public sealed record SimulationResult(
 {
     public bool Passed => Violations.Count == 0;
 
-    /// <summary>Configuration changes the leader accepted (each refused one is not counted).</summary>
+    /// <summary>Configuration changes made through the leader's driver (admin calls that completed: the change committed).</summary>
     public int MembershipChanges { get; init; }
 
-    /// <summary>Leadership transfers started.</summary>
+    /// <summary>Leadership transfers that completed (the target took over).</summary>
     public int LeadershipTransfers { get; init; }
 
     /// <summary>Linearizable reads that returned a read index.</summary>
@@ -43,6 +43,12 @@ public sealed record SimulationResult(
     public int SnapshotChunksLost { get; init; }
 
     public int SnapshotTransfersResumed { get; init; }
+
+    /// <summary>Leadership changes a node learned of while requests were pending on it (each checked by the fail-fast checker).</summary>
+    public int FailFastChecks { get; init; }
+
+    /// <summary>A digest of every node's role, term, commit and applied index after every event: equal for two runs of one seed.</summary>
+    public ulong TraceHash { get; init; }
 
     /// <summary>The one-line command that replays this run exactly.</summary>
     public string ReplayCommand =>

@@ -6,21 +6,32 @@ using RaftKv.Storage.Wal;
 namespace RaftKv.Simulation;
 
 /// <summary>
-/// The real <see cref="NodeStorage"/> (WAL + snapshot store) over a fault-injecting <see cref="SimulatedFileSystem"/>:
-/// a crash tears or loses unsynced writes and undoes unsynced directory operations, and single writes may fail
-/// short, which is fail-stop for the node. Every restart runs real WAL recovery, so the simulator checks the
-/// storage layer's promises together with the core's.
+/// The disk under one simulated node: a fault-injecting <see cref="SimulatedFileSystem"/> that outlives the node's
+/// crashes, and the real <see cref="NodeStorage"/> (WAL + snapshot store) the node's <c>RaftDriver</c> opens on it at
+/// every start. A crash tears or loses unsynced writes and undoes unsynced directory operations, and single writes may
+/// fail short, which is fail-stop for the node; every restart runs real WAL recovery.
 /// </summary>
-public sealed class WalSimulatedStorage(ClusterConfiguration configuration, DeterministicRandom random, double shortWriteProbability, long segmentSizeBytes)
-    : ISimulatedStorage
+public sealed class WalSimulatedStorage
 {
     private const string Directory = "/node";
 
-    private readonly SimulatedFileSystem _fileSystem =
-        new(random, new SimulatedFileSystemOptions { ShortWriteProbability = shortWriteProbability });
-    private readonly WalOptions _walOptions = new() { SegmentSizeBytes = segmentSizeBytes };
-    private readonly List<(Ready Ready, byte[]? SnapshotData)> _unsynced = [];
+    private readonly ClusterConfiguration _configuration;
+    private readonly SimulatedFileSystem _fileSystem;
+    private readonly WalOptions _walOptions;
     private NodeStorage? _storage;
+
+    /// <param name="faults">
+    /// False: the "memory" kind. A crash still loses exactly what was not synced, but never tears it, and no write
+    /// fails short.
+    /// </param>
+    public WalSimulatedStorage(ClusterConfiguration configuration, DeterministicRandom random, double shortWriteProbability, long segmentSizeBytes, bool faults = true)
+    {
+        _configuration = configuration;
+        _fileSystem = new SimulatedFileSystem(random, faults
+            ? new SimulatedFileSystemOptions { ShortWriteProbability = shortWriteProbability }
+            : new SimulatedFileSystemOptions { TornWriteProbability = 0, ShortWriteProbability = 0 });
+        _walOptions = new WalOptions { SegmentSizeBytes = segmentSizeBytes };
+    }
 
     public SimulatedFileSystem FileSystem => _fileSystem;
 
@@ -32,48 +43,23 @@ public sealed class WalSimulatedStorage(ClusterConfiguration configuration, Dete
 
     public RaftKv.Storage.Snapshots.SnapshotStore? Snapshots => _storage?.Snapshots;
 
+    /// <summary>The latest durable snapshot, as the running incarnation sees it.</summary>
     public (SnapshotMetadata Metadata, byte[] Data)? LatestSnapshot =>
         _storage?.LatestSnapshot is { } latest ? (latest, _storage.ReadLatestSnapshotData()) : null;
 
-    public (PersistentState State, byte[]? SnapshotData) Load()
+    /// <summary>Opens the node's storage as a restarting node does: WAL recovery, snapshot store cleanup.</summary>
+    public NodeStorage Load()
     {
-        _storage?.Dispose();
-        _storage = NodeStorage.Open(_fileSystem, Directory, _walOptions, configuration);
-        PersistentState state = _storage.ReadPersistentState();
-        return (state, _storage.LatestSnapshot is null ? null : _storage.ReadLatestSnapshotData());
+        _storage = null;
+        _storage = NodeStorage.Open(_fileSystem, Directory, _walOptions, _configuration);
+        return _storage;
     }
 
-    public void Write(Ready ready, byte[]? snapshotData) => _unsynced.Add((ready, snapshotData));
-
-    public void Sync()
-    {
-        NodeStorage storage = _storage ?? throw new InvalidOperationException("storage not loaded");
-        try
-        {
-            foreach ((Ready ready, byte[]? snapshotData) in _unsynced)
-            {
-                if (ready.Snapshot is { } snapshot)
-                {
-                    // A snapshot received in chunks is already published in the store (as in the silo's driver).
-                    if (snapshotData is null) storage.InstallPublishedSnapshot(snapshot);
-                    else storage.InstallSnapshot(snapshot, snapshotData);
-                }
-                storage.Save(ready.HardState, ready.Entries);
-            }
-        }
-        finally
-        {
-            _unsynced.Clear();
-        }
-    }
-
-    public void SaveSnapshot(SnapshotMetadata metadata, byte[] data) => _storage!.CompactTo(metadata, data);
-
+    /// <summary>The liveness phase: storage stops injecting faults (crashes still lose unsynced data).</summary>
     public void StopFaults() => _fileSystem.Options = _fileSystem.Options with { ShortWriteProbability = 0 };
 
     public void Crash()
     {
-        _unsynced.Clear();
         _storage = null; // a crashed process flushes nothing; the next Load reopens and recovers
         _fileSystem.Crash();
     }

@@ -24,7 +24,7 @@ if (arguments.ElectionTrials > 0)
 var stopwatch = Stopwatch.StartNew();
 int runs = 0, failures = 0;
 long simulatedMs = 0, elections = 0, commits = 0, events = 0, membershipChanges = 0, transfers = 0, reads = 0;
-long acknowledgedWrites = 0, linearizableReads = 0, staleReads = 0, retries = 0, keysGivenUp = 0, snapshotTransfers = 0, chunksLost = 0, resumed = 0, expired = 0;
+long failFastChecks = 0, acknowledgedWrites = 0, linearizableReads = 0, staleReads = 0, retries = 0, keysGivenUp = 0, snapshotTransfers = 0, chunksLost = 0, resumed = 0, expired = 0;
 var failed = new List<SimulationResult>();
 object gate = new();
 Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
@@ -33,6 +33,7 @@ Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new Parall
     var simulation = new ClusterSimulation(options);
     if (arguments.FirstSeed == arguments.LastSeed && Environment.GetEnvironmentVariable("RAFTKV_SIM_TRACE") == "1") simulation.Trace = Console.WriteLine;
     SimulationResult result = simulation.Run();
+    if (arguments.FirstSeed == arguments.LastSeed) Console.WriteLine($"seed {result.Seed}: trace hash {result.TraceHash:x16}, {result.Events} events");
     lock (gate)
     {
         runs++;
@@ -52,6 +53,7 @@ Parallel.For((long)arguments.FirstSeed, (long)arguments.LastSeed + 1, new Parall
         chunksLost += result.SnapshotChunksLost;
         resumed += result.SnapshotTransfersResumed;
         expired += result.SessionsExpired;
+        failFastChecks += result.FailFastChecks;
         if (!result.Passed)
         {
             failures++;
@@ -72,7 +74,7 @@ Console.WriteLine(
     $"seeds={runs} violations={failures} simulated={TimeSpan.FromMilliseconds(simulatedMs).TotalHours:F1}h elections={elections} " +
     $"commits={commits} membershipChanges={membershipChanges} transfers={transfers} readIndexes={reads} ackedWrites={acknowledgedWrites} " +
     $"linearizableReads={linearizableReads} staleReads={staleReads} clientRetries={retries} sessionsExpired={expired} keysGivenUp={keysGivenUp} " +
-    $"snapshotTransfers={snapshotTransfers} chunksLost={chunksLost} transfersResumed={resumed} events={events} wall={stopwatch.Elapsed.TotalSeconds:F1}s");
+    $"snapshotTransfers={snapshotTransfers} chunksLost={chunksLost} transfersResumed={resumed} failFastChecks={failFastChecks} events={events} wall={stopwatch.Elapsed.TotalSeconds:F1}s");
 return failures == 0 ? 0 : 1;
 
 internal sealed record Arguments(ulong FirstSeed, ulong LastSeed, SimulatedBug Bug, SimulatedStorageKind Storage, int ElectionTrials, bool Verbose, string? Error)

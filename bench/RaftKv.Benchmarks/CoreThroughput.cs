@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RaftKv.Raft;
+using RaftKv.Simulation;
 
 namespace RaftKv.Benchmarks;
 
@@ -65,12 +66,8 @@ internal static class CoreThroughput
             progress = false;
             foreach (RaftNode node in nodes.Values)
             {
-                if (!node.HasReady()) continue;
-                progress = true;
-                Ready ready = node.GetReady();
-                foreach (Message m in ready.Messages) queue.Enqueue(m);
-                foreach (Message m in ready.MessagesAfterPersist) queue.Enqueue(m);
-                node.Advance(ready);
+                // The scenario tests' Ready loop, with nothing to persist or apply.
+                if (InstantReadyLoop.Drain(node, queue.Enqueue) > 0) progress = true;
             }
             while (queue.TryDequeue(out Message? message))
             {

@@ -59,6 +59,8 @@ public sealed class FakeRaftKvNode : IRaftKvNode, IDisposable
 
     public FasterKvStateMachine StateMachine { get; }
 
+    IKvStateMachine IRaftKvNode.StateMachine => StateMachine;
+
     public RaftStatus Status => new(NodeId, LeaderId == NodeId ? RaftRole.Leader : RaftRole.Follower, 1, LeaderId, LeaderId, LastIndex,
         StateMachine.AppliedIndex, LastIndex, 0, new ClusterConfiguration(Members));
 
