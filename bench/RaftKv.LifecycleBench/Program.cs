@@ -156,10 +156,12 @@ async Task MeasureIdleAsync()
         var etcdRounds = new List<double[]>();
         for (int round = 1; round <= rounds; round++)
         {
-            long[] jitBefore = [.. pids.Select(TieredJitTicks)];
-            var jitWindow = Stopwatch.StartNew();
+            // The JIT thread exits when it has nothing to do and comes back later, so it is sampled during the window.
+            using var stopSampling = new CancellationTokenSource();
+            Task<double[]> jitSampling = TieredJitPercentAsync(pids, stopSampling.Token);
             double[] silo = await CpuPercentAsync(pids, idleSeconds);
-            double[] jit = [.. pids.Select((pid, i) => 100.0 * (TieredJitTicks(pid) - jitBefore[i]) / clockTicksPerSecond / jitWindow.Elapsed.TotalSeconds)];
+            await stopSampling.CancelAsync();
+            double[] jit = await jitSampling;
             siloRounds.Add(silo);
             Console.WriteLine($"round {round}: idle CPU over {idleSeconds} s (% of one core): silos {string.Join(", ", silo.Select((c, i) => $"{c.ToString("F2", CultureInfo.InvariantCulture)} (JIT {jit[i].ToString("F2", CultureInfo.InvariantCulture)})"))}; mean {silo.Average():F2}");
             if (members.Count == 0) continue;
@@ -255,10 +257,42 @@ static long CpuTicks(int pid)
     return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
 }
 
-// CPU time of the process's background tier-1 JIT thread (".NET Tiered Com"), in clock ticks.
-static long TieredJitTicks(int pid)
+// CPU of each process's background tier-1 JIT thread (".NET Tiered Com") until cancelled, as % of one core. The thread
+// exits when idle and is started again, so its CPU time is sampled every 250 ms per thread id (a thread's last quarter
+// second before it exits is missed: a slight undercount).
+async Task<double[]> TieredJitPercentAsync(int[] pids, CancellationToken stop)
 {
-    long ticks = 0;
+    var first = new Dictionary<(int Pid, string Tid), long>();
+    var last = new Dictionary<(int Pid, string Tid), long>();
+    var window = Stopwatch.StartNew();
+    while (true)
+    {
+        foreach (int pid in pids)
+        {
+            foreach ((string tid, long ticks) in TieredJitThreads(pid))
+            {
+                // A thread first seen after the window opened started in it: all of its time counts.
+                first.TryAdd((pid, tid), window.ElapsedMilliseconds < 100 ? ticks : 0);
+                last[(pid, tid)] = ticks;
+            }
+        }
+        if (stop.IsCancellationRequested) break;
+        try
+        {
+            await Task.Delay(250, stop);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+    double seconds = window.Elapsed.TotalSeconds;
+    return [.. pids.Select(pid => 100.0 * last.Where(t => t.Key.Pid == pid).Sum(t => t.Value - first[t.Key]) / clockTicksPerSecond / seconds)];
+}
+
+// utime + stime of each background tier-1 JIT thread of a process, by thread id.
+static IEnumerable<(string Tid, long Ticks)> TieredJitThreads(int pid)
+{
+    var threads = new List<(string, long)>();
     foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
     {
         try
@@ -266,14 +300,14 @@ static long TieredJitTicks(int pid)
             if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Tiered Com", StringComparison.Ordinal)) continue;
             string stat = File.ReadAllText(Path.Combine(task, "stat"));
             string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            threads.Add((Path.GetFileName(task), long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)));
         }
         catch (IOException)
         {
             // the thread ended
         }
     }
-    return ticks;
+    return threads;
 }
 
 static long ClockTicksPerSecond()
