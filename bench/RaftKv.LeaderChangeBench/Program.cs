@@ -30,7 +30,7 @@ for (int i = 0; i < args.Length; i++)
 }
 
 string[] siloArguments = ["--RaftKv:SnapshotThresholdBytes=1048576", "--Logging:LogLevel:Default=Warning", $"--RaftKv:ElectionTimeoutMs={electionTimeoutMs}"];
-Console.WriteLine($"3 silos, election timeout {electionTimeoutMs} ms, heartbeat {new RaftKv.Node.NodeOptions().HeartbeatIntervalMs} ms (default), {trials} trials of each kind; probe writes every ~1 ms");
+Console.WriteLine($"3 silos, election timeout {electionTimeoutMs} ms, heartbeat 50 ms, {trials} trials of each kind; probe writes every ~1 ms");
 await using var cluster = new SiloProcessCluster(3, siloArguments, ports);
 TimeSpan deadline = TimeSpan.FromSeconds(120);
 await cluster.WaitForLeaderAsync(deadline);
