@@ -9,14 +9,15 @@ public sealed partial class RaftDriver
     /// <summary>Work for the driver thread. Inputs that carry a caller's completion can be failed on shutdown.</summary>
     private abstract record Input
     {
-        public static readonly Input Tick = new TickInput();
-
         public virtual void Fail(Exception error)
         {
         }
 
-        public sealed record TickInput : Input;
-        public sealed record Step(Message Message) : Input;
+        /// <summary>The tick timer fired at <paramref name="Timestamp"/> (a <see cref="TimeProvider"/> timestamp).</summary>
+        public sealed record TickInput(long Timestamp) : Input;
+
+        /// <summary>A peer's message, which arrived at <paramref name="ArrivedAt"/> (a <see cref="TimeProvider"/> timestamp).</summary>
+        public sealed record Step(Message Message, long ArrivedAt) : Input;
         public sealed record SnapshotFailed(ulong Peer) : Input;
 
         public sealed record Propose(ReadOnlyMemory<byte> Command, TaskCompletionSource<ReadOnlyMemory<byte>> Reply) : Input
@@ -70,7 +71,7 @@ public sealed partial class RaftDriver
     {
         try
         {
-            while (_inbox.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) RunOnce();
+            while (WaitForInput()) RunOnce();
             FailAllPending(new UnavailableException("the node is shutting down"));
             _handOff?.TrySetResult(false);
             // A checkpoint only shortens the next start's replay; when the replay is short, stop sooner instead.
@@ -99,18 +100,22 @@ public sealed partial class RaftDriver
         _status = _raft.Status;
         MaybeFinishTransfers();
         MaybeFinishHandOff();
+        ScheduleTick();
     }
 
     private void Handle(Input input)
     {
         switch (input)
         {
-            case Input.TickInput:
-                _raft.Tick();
-                ExpireReads();
-                MaybePublishSample();
+            case Input.TickInput tick:
+                AdvanceClock(tick.Timestamp);
+                _armedTick = long.MaxValue; // the one-shot timer fired; ScheduleTick arms it again
                 break;
             case Input.Step step:
+                // The ticks that elapsed before the message arrived count first, as if ticks and messages had been
+                // queued in arrival order: a heartbeat that arrived before the election deadline resets the timer in
+                // time, and one that arrived after it does not undo the timeout.
+                AdvanceClock(step.ArrivedAt);
                 if (!_isolated) _raft.Step(step.Message);
                 break;
             case Input.Propose propose:
@@ -387,12 +392,13 @@ public sealed partial class RaftDriver
     }
 
     /// <summary>
-    /// Copies out, once per heartbeat interval, what the gauges need and only this thread may read: the leader's
+    /// Copies out, at the first wake-up once a heartbeat interval has passed, what the gauges need and only this thread may read: the leader's
     /// match index per follower (replication lag), the session count and FASTER's log size.
     /// </summary>
-    private void MaybePublishSample()
+    private void MaybePublishSample(int elapsedTicks)
     {
-        if (++_ticksSinceSample < _options.HeartbeatIntervalMs / _options.TickIntervalMs) return;
+        _ticksSinceSample += elapsedTicks;
+        if (_ticksSinceSample < _options.HeartbeatIntervalMs / _options.TickIntervalMs) return;
         _ticksSinceSample = 0;
         _metrics.Publish(new NodeSample(_raft.Status.LastIndex, _raft.ReplicationMatches(), _stateMachine.SessionCount, _stateMachine.LogSizeBytes));
     }

@@ -48,7 +48,9 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action<Exception> _onFatal;
-    private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
+    // Synchronous continuations: the only waiter is the driver thread's WaitForInput, whose continuation just sets
+    // _inputArrived; without them every input took a thread-pool hop to wake the driver.
+    private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
     private readonly Dictionary<ulong, (ulong Term, TaskCompletionSource<ReadOnlyMemory<byte>> Reply)> _proposals = [];
     private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Done, long StartTimestamp)> _reads = [];
     private readonly PriorityQueue<(TaskCompletionSource<ulong> Done, long StartTimestamp, ulong ReadIndex), ulong> _readsWaitingForApply = new();
@@ -158,8 +160,10 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         _transport = transport;
         RefreshAddresses();
         _status = _raft.Status;
-        TimeSpan tick = TimeSpan.FromMilliseconds(_options.TickIntervalMs);
-        _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(Input.Tick), null, tick, tick);
+        // Tickless: a one-shot timer armed for the core's next timer (RaftDriver.Ticks.cs), first one tick from now.
+        _tickEpoch = _time.GetTimestamp();
+        _armedTick = 1;
+        _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(new Input.TickInput(_time.GetTimestamp())), null, TickInterval, Timeout.InfiniteTimeSpan);
     }
 
     // ---- inputs from other threads ---------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     public void OnMessage(Message message)
     {
-        if (!_isolated) _inbox.Writer.TryWrite(new Input.Step(message));
+        if (!_isolated) _inbox.Writer.TryWrite(new Input.Step(message, _time.GetTimestamp()));
     }
 
     public Task<ChunkReceipt> OnSnapshotChunkAsync(Message installSnapshot, SnapshotChunk chunk, CancellationToken cancellationToken)

@@ -66,6 +66,9 @@ public sealed partial class RaftNode
 
     public ulong Id => _options.NodeId;
 
+    /// <summary>The options this node was created with.</summary>
+    public RaftOptions Options => _options;
+
     /// <summary>The current term (Raft thesis 3.3). Persisted before any message that depends on it.</summary>
     public ulong Term { get; private set; }
 
@@ -110,6 +113,40 @@ public sealed partial class RaftNode
         {
             TickElection();
         }
+    }
+
+    /// <summary>
+    /// How many <see cref="Tick"/> calls from now the earliest timer falls due: the Tick that sends a leader's
+    /// heartbeat, runs its CheckQuorum round or abandons a leadership transfer, starts a voter's campaign, or fails a
+    /// forwarded read. Every Tick before that one only advances counters and internal state: it adds nothing to the next
+    /// <see cref="Ready"/>, makes <see cref="HasReady"/> no truer and changes no role, term, leader or transfer. A driver may
+    /// therefore sleep that many tick intervals (tickless idling), provided it calls <see cref="Tick"/> once for every
+    /// interval that elapsed before it steps the next input, so the counters (and the CheckQuorum lease that
+    /// <see cref="Step"/> consults) are exactly as if it had ticked all along. Inputs (Step, Propose, ReadIndex, ...)
+    /// can move the deadline either way, so ask again after each. At least 1; <see cref="int.MaxValue"/> when no timer
+    /// is running (a non-voter with no forwarded reads).
+    /// </summary>
+    public int TicksUntilNextTimer()
+    {
+        long due = long.MaxValue;
+        if (_forwardedReads.Count > 0)
+        {
+            // TickForwardedReads fails the oldest once _ticks reaches ForwardedAtTick + 2 * ElectionTimeoutTicks.
+            due = Math.Min(due, _forwardedReads[0].ForwardedAtTick + 2L * _options.ElectionTimeoutTicks - _ticks);
+        }
+        if (Role == RaftRole.Leader)
+        {
+            due = Math.Min(due, _options.HeartbeatIntervalTicks - _heartbeatElapsedTicks);
+            due = Math.Min(due, _options.ElectionTimeoutTicks - _electionElapsedTicks);
+            if (_transferTarget != 0) due = Math.Min(due, _options.ElectionTimeoutTicks - _transferElapsedTicks);
+            // Not a deadline: a follower stuck in the Snapshot state falls back to probing after 2 * ElectionTimeoutTicks,
+            // but the probe goes out only with the next heartbeat or proposal, so that tick shows nothing by itself.
+        }
+        else if (IsVoter)
+        {
+            due = Math.Min(due, _randomizedElectionTimeoutTicks - _electionElapsedTicks);
+        }
+        return (int)Math.Clamp(due, 1, int.MaxValue);
     }
 
     /// <summary>Handles one message from a peer. Messages for another node or from a non-member are ignored.</summary>

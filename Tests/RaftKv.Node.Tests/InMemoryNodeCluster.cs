@@ -20,15 +20,29 @@ internal sealed class InMemoryNodeCluster : IAsyncDisposable
     private readonly ConcurrentDictionary<ulong, Hosted> _nodes = new();
     private readonly ulong[] _initialVoters;
     private readonly Func<NodeOptions, NodeOptions> _configure;
+    private readonly Func<ulong, TimeProvider> _time;
 
-    public InMemoryNodeCluster(int voters, Func<NodeOptions, NodeOptions>? configure = null)
+    /// <param name="time">Each node's clock and timers (the system's by default).</param>
+    public InMemoryNodeCluster(int voters, Func<NodeOptions, NodeOptions>? configure = null, Func<ulong, TimeProvider>? time = null)
     {
         _initialVoters = [.. Enumerable.Range(1, voters).Select(i => (ulong)i)];
         _configure = configure ?? (o => o);
+        _time = time ?? (_ => TimeProvider.System);
         foreach (ulong id in _initialVoters) Start(id, join: false);
     }
 
     public RaftDriver this[ulong id] => _nodes[id].Driver;
+
+    /// <summary>Stops node <paramref name="id"/> as a crash would look to its peers: it sends and answers nothing more.</summary>
+    public async Task StopAsync(ulong id)
+    {
+        if (!_nodes.TryRemove(id, out Hosted? node)) return;
+        await node.Driver.StopAsync();
+        node.Driver.Dispose();
+        node.StateMachine.Dispose();
+        node.Storage.Dispose();
+        node.Metrics.Dispose();
+    }
 
     public IEnumerable<RaftDriver> Running => _nodes.Values.Select(n => n.Driver);
 
@@ -56,7 +70,7 @@ internal sealed class InMemoryNodeCluster : IAsyncDisposable
         var stateMachine = FasterKvStateMachine.Open(Path.Combine(options.DataDirectory, "kv"), options.ToStateMachineOptions());
         RaftDriver driver = null!;
         var metrics = new NodeMetrics(id, () => driver?.Status);
-        driver = new RaftDriver(options, storage, stateMachine, TimeProvider.System, metrics, NullLogger.Instance, e => throw new InvalidOperationException("fatal", e));
+        driver = new RaftDriver(options, storage, stateMachine, _time(id), metrics, NullLogger.Instance, e => throw new InvalidOperationException("fatal", e));
         var hosted = new Hosted(driver, storage, stateMachine, metrics);
         _nodes[id] = hosted;
         driver.Start(new Transport(this));
