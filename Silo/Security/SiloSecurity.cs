@@ -225,6 +225,26 @@ public static class SiloSecurity
     }
 
     /// <summary>
+    /// Whether the client has sent its whole request (END_STREAM seen), so Kestrel will not reset the stream whatever
+    /// is still buffered. Peeks without consuming; a body that cannot be read any more counts as received (a drain
+    /// would stop at once too).
+    /// </summary>
+    private static bool RequestFullyReceived(HttpContext context)
+    {
+        try
+        {
+            System.IO.Pipelines.PipeReader body = context.Request.BodyReader;
+            if (!body.TryRead(out System.IO.Pipelines.ReadResult result)) return false;
+            body.AdvanceTo(result.Buffer.Start);
+            return result.IsCompleted;
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or Microsoft.AspNetCore.Http.BadHttpRequestException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>
     /// When a call fails before its request was read to the end (a message over the size limit is refused from its
     /// 5-byte header), Kestrel would reset the stream right after the response, and a client still sending sees the
     /// reset (CANCELLED) instead of the RESOURCE_EXHAUSTED it was sent. Reading the rest first (bounded: at most twice
@@ -232,7 +252,9 @@ public static class SiloSecurity
     /// </summary>
     private static async Task DrainUnreadRequestAsync(HttpContext context, int limitBytes)
     {
-        if (context.RequestAborted.IsCancellationRequested) return;
+        // Every successful call has read its request to the end: then there is nothing to drain, and no timer, linked
+        // token source or 64 KiB buffer per call (this runs after every request on the client port).
+        if (context.RequestAborted.IsCancellationRequested || RequestFullyReceived(context)) return;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         timeout.CancelAfter(TimeSpan.FromSeconds(5));
         byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);

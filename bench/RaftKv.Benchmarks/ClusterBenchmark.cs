@@ -22,8 +22,21 @@ internal static class ClusterBenchmark
         int failoverTrials = (int)BenchmarkArguments.Option(args, "--failovers", 10);
         // --in-flight N measures writes and reads at that one concurrency level only (for A/B runs on a busy machine).
         int inFlight = (int)BenchmarkArguments.Option(args, "--in-flight", 0);
+        var sinceStart = Stopwatch.StartNew();
         await using var cluster = new SiloProcessCluster(3, []);
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
+        double leaderAfter = sinceStart.Elapsed.TotalSeconds;
+        // The load starts once every silo has fully started (node, Kestrel and Orleans joined): a leader is elected
+        // seconds before Orleans has joined its cluster, and measuring then measures the silos' start-up (Orleans
+        // joining, JIT) as much as their writes. --no-wait-started starts the load at the first leader, as before.
+        bool waitStarted = !args.Contains("--no-wait-started");
+        if (waitStarted)
+        {
+            await Task.WhenAll(cluster.Members.Select(m => cluster.WaitForSiloStartedAsync(m.Id, TimeSpan.FromSeconds(120))));
+        }
+        Console.Error.WriteLine($"(leader after {leaderAfter:F1}s; " + (waitStarted
+            ? $"every silo started {sinceStart.Elapsed.TotalSeconds - leaderAfter:F1}s after that)"
+            : "not waiting for the silos to finish starting)"));
         Console.WriteLine($"cluster: 3 silo processes on loopback, fsync on, {Environment.ProcessorCount} cores shared with the client");
 
         byte[] value = new byte[256];

@@ -2,7 +2,7 @@ using RaftKv.Benchmarks;
 
 // Release console benchmarks; each prints what it measured. Usage:
 //   dotnet run -c Release --project bench/RaftKv.Benchmarks -- core [--seconds 5] [--batch 256] [--payload 128]
-//   dotnet run -c Release --project bench/RaftKv.Benchmarks -- cluster [--seconds 5] [--failovers 10] [--in-flight 256] [--client grpc|orleans]
+//   dotnet run -c Release --project bench/RaftKv.Benchmarks -- cluster [--seconds 5] [--failovers 10] [--in-flight 256] [--client grpc|orleans] [--no-wait-started]
 //   (RAFTKV_TEST_PORTS=19000-19499 confines the silos' ports to a range)
 string command = args.Length > 0 ? args[0] : "core";
 switch (command)
