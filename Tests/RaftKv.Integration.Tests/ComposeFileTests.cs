@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Orleans.Runtime;
+using RaftKv.Chaos.Cluster;
 using RaftKv.Client;
 using RaftKv.Grains.Membership;
 using RaftKv.Silo;
@@ -304,13 +305,13 @@ public sealed partial class ComposeFileTests
 
         private string HostLink(int i) => $"rkc{_id}h{i}";
 
-        public IReadOnlyList<string> ExecPrefix(int i) => [Which("ip")!, "netns", "exec", Namespace(i)];
+        public IReadOnlyList<string> ExecPrefix(int i) => [Shell.Which("ip")!, "netns", "exec", Namespace(i)];
 
         public static string? Unsupported()
         {
             if (!OperatingSystem.IsLinux()) return "not Linux";
-            if (Run("id", "-u").Output.Trim() != "0") return "not root";
-            return Which("ip") is null ? "ip (iproute2) is not installed" : null;
+            if (Shell.Run("id", "-u").Output.Trim() != "0") return "not root";
+            return Shell.Which("ip") is null ? "ip (iproute2) is not installed" : null;
         }
 
         /// <summary>The compose subnet is fixed, so two runs on one machine must take turns.</summary>
@@ -334,22 +335,22 @@ public sealed partial class ComposeFileTests
         {
             string subnet = addresses[0][..addresses[0].LastIndexOf('.')];
             Assert.All(addresses, a => Assert.StartsWith(subnet + ".", a, StringComparison.Ordinal));
-            string routed = Run("ip", "-4", "route", "show", $"{subnet}.0/24").Output.Trim();
+            string routed = Shell.Run("ip", "-4", "route", "show", $"{subnet}.0/24").Output.Trim();
             Assert.True(routed.Length == 0, $"{subnet}.0/24 is already routed on this machine ({routed}); the compose network cannot be reproduced here");
             var network = new ComposeNetwork(addresses.Count);
             try
             {
-                Check("ip", "link", "add", network.Bridge, "type", "bridge");
-                Check("ip", "addr", "add", $"{subnet}.254/24", "dev", network.Bridge);
-                Check("ip", "link", "set", network.Bridge, "up");
+                Shell.Check("ip", "link", "add", network.Bridge, "type", "bridge");
+                Shell.Check("ip", "addr", "add", $"{subnet}.254/24", "dev", network.Bridge);
+                Shell.Check("ip", "link", "set", network.Bridge, "up");
                 for (int i = 0; i < addresses.Count; i++)
                 {
-                    Check("ip", "netns", "add", network.Namespace(i));
-                    Check("ip", "link", "add", network.HostLink(i), "type", "veth", "peer", "name", "eth0", "netns", network.Namespace(i));
-                    Check("ip", "link", "set", network.HostLink(i), "master", network.Bridge, "up");
-                    Check("ip", "-n", network.Namespace(i), "addr", "add", $"{addresses[i]}/24", "dev", "eth0");
-                    Check("ip", "-n", network.Namespace(i), "link", "set", "eth0", "up");
-                    Check("ip", "-n", network.Namespace(i), "link", "set", "lo", "up");
+                    Shell.Check("ip", "netns", "add", network.Namespace(i));
+                    Shell.Check("ip", "link", "add", network.HostLink(i), "type", "veth", "peer", "name", "eth0", "netns", network.Namespace(i));
+                    Shell.Check("ip", "link", "set", network.HostLink(i), "master", network.Bridge, "up");
+                    Shell.Check("ip", "-n", network.Namespace(i), "addr", "add", $"{addresses[i]}/24", "dev", "eth0");
+                    Shell.Check("ip", "-n", network.Namespace(i), "link", "set", "eth0", "up");
+                    Shell.Check("ip", "-n", network.Namespace(i), "link", "set", "lo", "up");
                 }
                 return network;
             }
@@ -364,31 +365,10 @@ public sealed partial class ComposeFileTests
         {
             for (int i = 0; i < _count; i++)
             {
-                Run("ip", "link", "del", HostLink(i));
-                Run("ip", "netns", "del", Namespace(i));
+                Shell.Run("ip", "link", "del", HostLink(i));
+                Shell.Run("ip", "netns", "del", Namespace(i));
             }
-            Run("ip", "link", "del", Bridge);
+            Shell.Run("ip", "link", "del", Bridge);
         }
-
-        private static void Check(string file, params string[] arguments)
-        {
-            var (exitCode, output) = Run(file, arguments);
-            if (exitCode != 0) throw new InvalidOperationException($"'{file} {string.Join(' ', arguments)}' failed ({exitCode}): {output.Trim()}");
-        }
-
-        private static (int ExitCode, string Output) Run(string file, params string[] arguments)
-        {
-            var start = new ProcessStartInfo(Which(file) ?? file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (string argument in arguments) start.ArgumentList.Add(argument);
-            using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
-            Task<string> output = process.StandardOutput.ReadToEndAsync();
-            Task<string> error = process.StandardError.ReadToEndAsync();
-            process.WaitForExit();
-            return (process.ExitCode, output.Result + error.Result);
-        }
-
-        private static string? Which(string program) =>
-            (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-                .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
     }
 }

@@ -2,12 +2,15 @@ using System.Diagnostics;
 
 namespace RaftKv.Chaos.Cluster;
 
-/// <summary>Runs short system commands (ip, iptables, mount) and reports failures with their output.</summary>
+/// <summary>
+/// Runs short system commands (ip, iptables, mount) and reports failures with their output. Also compiled into
+/// RaftKv.Integration.Tests (linked in its project file) for the compose test's network namespaces.
+/// </summary>
 public static class Shell
 {
     public static (int ExitCode, string Output) Run(string file, params string[] arguments)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(Which(file) ?? file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
         Task<string> output = process.StandardOutput.ReadToEndAsync();
