@@ -54,21 +54,24 @@ internal static class ClusterBenchmark
         string via = orleans ? "KV grains (Orleans client)" : "gRPC gateway";
         foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 1, 16, 64, 256 })
         {
+            string before = await LeadershipAsync(cluster);
+            CpuTimes cpu = CpuTimes.Sample(cluster);
             (long count, double elapsed, double[] latencies) = grains is null
                 ? await RunLoadAsync(cluster, concurrency, seconds,
                     (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value))
                 : await RunLoadAsync(concurrency, seconds,
                     (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").PutAsync(value));
-            Console.WriteLine($"writes via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)");
+            Console.WriteLine($"writes via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)  {cpu.PerOperation(cluster, count)}{LeaderChange(before, await LeadershipAsync(cluster))}");
         }
         foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 16, 64 })
         {
+            CpuTimes cpu = CpuTimes.Sample(cluster);
             (long count, double elapsed, double[] latencies) = grains is null
                 ? await RunLoadAsync(cluster, concurrency, seconds,
                     (client, worker, i) => client.GetAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}")))
                 : await RunLoadAsync(concurrency, seconds,
                     (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").GetAsync());
-            Console.WriteLine($"linearizable reads via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms");
+            Console.WriteLine($"linearizable reads via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  {cpu.PerOperation(cluster, count)}");
         }
 
         var failovers = new List<double>();
@@ -85,6 +88,22 @@ internal static class ClusterBenchmark
         if (failovers.Count == 0) return;
         Console.WriteLine($"failover after kill -9 of the leader ({failoverTrials} trials, default timeouts): p50={Percentiles.NearestRank(failovers, 0.50):F0}ms p99={Percentiles.NearestRank(failovers, 0.99):F0}ms max={failovers.Max():F0}ms");
     }
+
+    /// <summary>"leader N term T" as the silos report it, to show whether leadership moved during a measurement.</summary>
+    private static async Task<string> LeadershipAsync(SiloProcessCluster cluster)
+    {
+        foreach (ulong id in cluster.Members.Select(m => m.Id).Where(cluster.IsRunning))
+        {
+            if (await cluster.TryStatusAsync(id) is { Role: RaftKv.Client.Protos.Role.Leader } status) return $"leader {id} term {status.Term}";
+        }
+        return "no leader";
+    }
+
+    /// <summary>
+    /// A note when leadership moved while the load ran: sessions then keep talking to the old leader's gateway, which
+    /// forwards to the new one, so the number measures the forwarding path too.
+    /// </summary>
+    private static string LeaderChange(string before, string after) => before == after ? "" : $"  [leadership moved: {before} -> {after}]";
 
     private static async Task<ulong?> FirstLeaderAsync(SiloProcessCluster cluster, ulong not)
     {
@@ -126,5 +145,39 @@ internal static class ClusterBenchmark
             }
         })));
         return (count, stopwatch.Elapsed.TotalSeconds, [.. latencies.SelectMany(l => l)]);
+    }
+
+    /// <summary>
+    /// CPU time (user + system) of each silo process and of this benchmark process (the client) at one moment. CPU
+    /// per operation is steadier than throughput on a shared machine: a neighbour's load slows the run, but costs a
+    /// write little extra CPU, so A/B comparisons of code changes read it first.
+    /// </summary>
+    private sealed record CpuTimes(Dictionary<ulong, TimeSpan> Silos, TimeSpan Client)
+    {
+        public static CpuTimes Sample(SiloProcessCluster cluster) => new(
+            cluster.Members.Select(m => m.Id).Where(cluster.IsRunning).ToDictionary(id => id, id => ProcessCpu(cluster.ProcessId(id))),
+            Process.GetCurrentProcess().TotalProcessorTime);
+
+        /// <summary>"CPU/op: silos 180us (5 82, 1 49, 3 49) + client 40us": the silos' total and each one's, busiest first.</summary>
+        public string PerOperation(SiloProcessCluster cluster, long operations)
+        {
+            CpuTimes now = Sample(cluster);
+            double Micros(TimeSpan spent) => operations == 0 ? 0 : spent.TotalMicroseconds / operations;
+            var silos = Silos.Keys.Where(now.Silos.ContainsKey).Select(id => (Id: id, Us: Micros(now.Silos[id] - Silos[id])))
+                .OrderByDescending(s => s.Us).ToList();
+            return $"CPU/op: silos {silos.Sum(s => s.Us):F0}us ({string.Join(", ", silos.Select(s => $"{s.Id} {s.Us:F0}"))}) + client {Micros(now.Client - Client):F0}us";
+        }
+
+        private static TimeSpan ProcessCpu(int? pid)
+        {
+            try
+            {
+                return pid is { } id ? Process.GetProcessById(id).TotalProcessorTime : TimeSpan.Zero;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                return TimeSpan.Zero; // exited
+            }
+        }
     }
 }
