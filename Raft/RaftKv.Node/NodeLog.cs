@@ -17,6 +17,12 @@ internal static partial class NodeLog
     [LoggerMessage(EventId = 1104, Level = LogLevel.Information, Message = "node {NodeId} compacted its log through {Index}; {Segments} WAL segments remain")]
     public static partial void Compacted(ILogger logger, ulong nodeId, ulong index, int segments);
 
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Error, Message = "node {NodeId} failed to compact its FASTER log; the next snapshot tries again")]
+    public static partial void StoreLogCompactionFailed(ILogger logger, Exception error, ulong nodeId);
+
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Information, Message = "node {NodeId} compacted its FASTER log from {BeforeMb} MB to {AfterMb} MB in {ElapsedMs} ms {Note}")]
+    public static partial void StoreLogCompacted(ILogger logger, ulong nodeId, long beforeMb, long afterMb, long elapsedMs, string note);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "node {NodeId} stopped in {TotalMs} ms: peer mesh {MeshMs} ms, driver loop and FASTER checkpoint {DriverMs} ms, storage {StorageMs} ms")]
     public static partial void Stopped(ILogger logger, ulong nodeId, long totalMs, long meshMs, long driverMs, long storageMs);
 

@@ -43,7 +43,33 @@ public sealed partial class RaftDriver
             }
             if (error is null) _metrics.SnapshotWritten(_time.GetElapsedTime(snapshotStart), writer.LengthBytes);
             _inbox.Writer.TryWrite(new Input.SnapshotWritten(metadata, writer, error));
+            if (error is null) CompactStoreLog();
         });
+    }
+
+    /// <summary>
+    /// After a snapshot has measured the live data (and released its hold on the store's log), reclaim the store log's
+    /// garbage if it dominates; on the same background thread, so the next snapshot normally finds it done (if not,
+    /// the capture stops it after its current step).
+    /// </summary>
+    private void CompactStoreLog()
+    {
+        long start = _time.GetTimestamp();
+        try
+        {
+            LogCompactionResult result = _stateMachine.CompactLog();
+            if (!result.Compacted) return;
+            NodeLog.StoreLogCompacted(_logger, _options.NodeId, result.LogBytesBefore >> 20, result.LogBytesAfter >> 20,
+                (long)_time.GetElapsedTime(start).TotalMilliseconds, result.Reason);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The node stopped meanwhile.
+        }
+        catch (Exception e)
+        {
+            NodeLog.StoreLogCompactionFailed(_logger, e, _options.NodeId);
+        }
     }
 
     private void FinishSnapshot(Input.SnapshotWritten written)

@@ -24,7 +24,17 @@ public sealed partial class FasterKvStateMachine
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_checkpointInFlight is { IsCompleted: false } inFlight) return inFlight;
+        // Under the compaction gate: a running compaction stops after its current step, and none starts until
+        // _checkpointInFlight is set, so the compaction session never writes across the CPR cut.
+        lock (_compactionGate)
+        {
+            WaitWhileCompacting();
+            return StartCheckpoint(cancellationToken);
+        }
+    }
 
+    private Task<CheckpointResult> StartCheckpoint(CancellationToken cancellationToken)
+    {
         var store = _store;
         ulong index = AppliedIndex;
         store.Kv.CommitCookie = EncodeCookie(index, _sessions.Capture());
@@ -47,6 +57,9 @@ public sealed partial class FasterKvStateMachine
     private static async Task<CheckpointResult> CompleteCheckpointAsync(FasterStore store, ulong index, CancellationToken cancellationToken)
     {
         await store.Kv.CompleteCheckpointAsync(cancellationToken).ConfigureAwait(false);
+        // The checkpoint is durable and records the log's begin address (no compaction runs while a checkpoint is in
+        // flight), so the files below it are no longer needed by any recovery: delete them.
+        store.Kv.Log.Truncate();
         return new CheckpointResult(true, index);
     }
 

@@ -24,10 +24,12 @@ public sealed partial class FasterKvStateMachine
     public IStateMachineSnapshot TakeSnapshot()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // The image scans the log from its begin address: no compaction may move that until the image is disposed.
+        EnterLogScan();
         var store = AcquireStore();
         long tail = store.Kv.Log.TailAddress;
         store.Kv.Log.ShiftReadOnlyAddress(tail, wait: false);
-        return new FasterSnapshot(store, store.Kv.Log.BeginAddress, tail, AppliedIndex, _sessions.Capture());
+        return new FasterSnapshot(this, store, store.Kv.Log.BeginAddress, tail, AppliedIndex, _sessions.Capture());
     }
 
     /// <summary>
@@ -41,6 +43,7 @@ public sealed partial class FasterKvStateMachine
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(snapshot);
         WaitForCheckpoint();
+        lock (_compactionGate) WaitWhileCompacting();
 
         string current = Path.GetFileName(_store.Directory_);
         long generation = long.Parse(current["store-".Length..], System.Globalization.CultureInfo.InvariantCulture) + 1;
@@ -102,7 +105,7 @@ public sealed partial class FasterKvStateMachine
     }
 
     /// <summary>A captured image over a leased FASTER store; see <see cref="TakeSnapshot"/> for why it stays consistent.</summary>
-    private sealed class FasterSnapshot(FasterStore store, long beginAddress, long tailAddress, ulong index, SessionTableImage sessions)
+    private sealed class FasterSnapshot(FasterKvStateMachine owner, FasterStore store, long beginAddress, long tailAddress, ulong index, SessionTableImage sessions)
         : IStateMachineSnapshot
     {
         private int _disposed;
@@ -130,6 +133,7 @@ public sealed partial class FasterKvStateMachine
 
             // Pass 2: in key order, read each record by address. Memory is O(keys), not O(data).
             var session = store.RentReader();
+            long recordBytes = 0;
             try
             {
                 foreach (var (key, address) in latest.OrderBy(p => p.Key, ByteArrayComparer.Instance))
@@ -137,6 +141,7 @@ public sealed partial class FasterKvStateMachine
                     byte[] record = FasterStore.ReadAtAddress(session, address) ??
                         throw new InvalidOperationException($"snapshot record at address {address} vanished");
                     writer.WriteRecord(key, record);
+                    recordBytes += key.Length + record.Length;
                 }
             }
             finally
@@ -144,11 +149,16 @@ public sealed partial class FasterKvStateMachine
                 store.ReturnReader(session);
             }
             writer.Finish();
+            owner.NoteLiveBytes(recordBytes);
         }
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0) store.Release();
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                store.Release();
+                owner.ExitLogScan();
+            }
         }
     }
 }

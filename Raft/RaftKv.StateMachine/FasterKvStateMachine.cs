@@ -40,6 +40,7 @@ public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordSto
     private long _appliedIndex;
     private Task<CheckpointResult>? _checkpointInFlight;
     private bool _disposed;
+    private volatile bool _disposeRequested;
 
     private FasterKvStateMachine(string directory, StateMachineOptions options, FasterStore store)
     {
@@ -142,6 +143,7 @@ public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordSto
     public IReadOnlyList<KvEntry> Scan(ReadOnlyMemory<byte> prefix, int limit)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        EnterLogScan();
         var store = AcquireStore();
         try
         {
@@ -165,12 +167,18 @@ public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordSto
         finally
         {
             store.Release();
+            ExitLogScan();
         }
     }
 
     public void Dispose()
     {
         if (_disposed) return;
+        lock (_compactionGate)
+        {
+            _disposeRequested = true;
+            WaitWhileCompacting();
+        }
         _disposed = true;
         WaitForCheckpoint();
         _applySession.Dispose();

@@ -61,4 +61,10 @@ public interface IKvStateMachine : IStateMachine
     /// that starts from it instead of replaying the log from the Raft snapshot.
     /// </summary>
     Task<CheckpointResult> CheckpointAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reclaims the store's log space held by overwritten and deleted records, when they dominate it (see
+    /// <see cref="FasterKvStateMachine.CompactLog"/>). Call it on a background thread; it leaves the state unchanged.
+    /// </summary>
+    LogCompactionResult CompactLog();
 }

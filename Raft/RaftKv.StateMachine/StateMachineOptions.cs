@@ -37,6 +37,13 @@ public sealed record StateMachineOptions
     /// <summary>Size of one FASTER log segment file on disk (power of two, at least one page).</summary>
     public long LogSegmentSizeBytes { get; init; } = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// Log compaction (<see cref="FasterKvStateMachine.CompactLog"/>) waits until FASTER's log exceeds twice the live
+    /// data by this much: the garbage it reclaims per run, and so the copying it amortizes. Affects only disk use
+    /// and speed, not the state.
+    /// </summary>
+    public long CompactionMinimumLogBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>Largest encoded command the state machine accepts; bounds decode work for a malicious proposer.</summary>
     public int MaxCommandBytes => MaxKeyBytes + 2 * MaxValueBytes + 64;
 
@@ -60,6 +67,7 @@ public sealed record StateMachineOptions
         if ((long)LogPageSizeBytes < 2L * (MaxKeyBytes + MaxValueBytes + 64)) errors.Add("LogPageSizeBytes must hold at least two of the largest records.");
         if (!IsPowerOfTwo(LogMemorySizeBytes) || LogMemorySizeBytes < 2L * LogPageSizeBytes) errors.Add("LogMemorySizeBytes must be a power of two of at least two pages.");
         if (!IsPowerOfTwo(LogSegmentSizeBytes) || LogSegmentSizeBytes < LogPageSizeBytes) errors.Add("LogSegmentSizeBytes must be a power of two of at least one page.");
+        if (CompactionMinimumLogBytes < 0) errors.Add("CompactionMinimumLogBytes must not be negative.");
         return errors;
     }
 

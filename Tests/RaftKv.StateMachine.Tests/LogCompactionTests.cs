@@ -1,0 +1,174 @@
+namespace RaftKv.StateMachine.Tests;
+
+/// <summary>
+/// FASTER's log holds every version of every key until it is compacted: a store that overwrites a small key space
+/// must not grow with the writes, and compaction must not change what it holds.
+/// </summary>
+public sealed class LogCompactionTests : IDisposable
+{
+    private static readonly StateMachineOptions Options = Driver.SmallOptions with { CompactionMinimumLogBytes = 128 * 1024 };
+
+    private const int Keys = 500;
+
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>
+    /// Overwrites 500 keys with 1 KiB values (more than the log's 256 KiB of memory, so most updates append rather
+    /// than update in place), round after round; every 500 entries a snapshot measures the live data, then
+    /// compaction runs, as the driver does.
+    /// </summary>
+    private static void Overwrite(Driver driver, ulong session, int rounds, bool compact, Action? afterEachBatch = null)
+    {
+        var random = new Random(11);
+        ulong sequence = 0;
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int k = 0; k < Keys; k++)
+            {
+                byte[] value = new byte[1024];
+                random.NextBytes(value);
+                var command = (round + k) % 13 == 0
+                    ? KvCommand.Delete(session, ++sequence, driver.NowMs, Driver.Bytes($"key-{k}"))
+                    : KvCommand.Put(session, ++sequence, driver.NowMs, Driver.Bytes($"key-{k}"), value);
+                driver.Submit(command);
+                if (sequence % 500 == 0)
+                {
+                    driver.SnapshotBytes();
+                    if (compact) driver.Machine.CompactLog();
+                    afterEachBatch?.Invoke();
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Overwriting_a_small_key_space_keeps_the_log_near_the_live_data_and_the_state_unchanged()
+    {
+        using var compacted = new Driver(_temp.Sub("compacted"), Options);
+        using var plain = new Driver(_temp.Sub("plain"), Options);
+        ulong session = compacted.Register();
+        Assert.Equal(session, plain.Register());
+
+        Overwrite(compacted, session, rounds: 30, compact: true);
+        Overwrite(plain, session, rounds: 30, compact: false);
+
+        // ~15 MB written over ~500 KiB of live data.
+        Assert.True(plain.Machine.LogSizeBytes > 10L * 1024 * 1024, $"uncompacted log {plain.Machine.LogSizeBytes} bytes");
+        Assert.True(compacted.Machine.LogSizeBytes < 3L * 1024 * 1024, $"compacted log {compacted.Machine.LogSizeBytes} bytes");
+        // Same keys, values, versions and sessions: byte-identical canonical snapshots.
+        Assert.Equal(plain.SnapshotBytes(), compacted.SnapshotBytes());
+        for (int k = 0; k < Keys; k++) Assert.Equal(plain.GetString($"key-{k}"), compacted.GetString($"key-{k}"));
+    }
+
+    [Fact]
+    public async Task A_checkpoint_after_compaction_deletes_the_old_log_files_and_recovers_the_same_state()
+    {
+        using var compacted = new Driver(_temp.Sub("compacted"), Options);
+        using var plain = new Driver(_temp.Sub("plain"), Options);
+        ulong session = compacted.Register();
+        Assert.Equal(session, plain.Register());
+        Overwrite(compacted, session, rounds: 30, compact: true);
+        Overwrite(plain, session, rounds: 30, compact: false);
+        Assert.True((await compacted.Machine.CheckpointAsync()).Succeeded);
+        Assert.True((await plain.Machine.CheckpointAsync()).Succeeded);
+        byte[] expected = plain.SnapshotBytes();
+
+        // FASTER deletes the files below the begin address in the background once the checkpoint is durable.
+        long plainFiles = DirectoryBytes(_temp.Sub("plain"));
+        long compactedFiles = plainFiles;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((compactedFiles = DirectoryBytes(_temp.Sub("compacted"))) >= plainFiles / 3 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(compactedFiles < plainFiles / 3, $"compacted store {compactedFiles} bytes on disk, uncompacted {plainFiles}");
+
+        compacted.Reopen();
+        Assert.Equal(expected, compacted.SnapshotBytes());
+    }
+
+    [Fact]
+    public async Task Compaction_waits_for_a_snapshot_image_and_a_snapshot_capture_stops_a_running_compaction()
+    {
+        using var driver = new Driver(_temp.Sub("store"), Options);
+        ulong session = driver.Register();
+        Overwrite(driver, session, rounds: 10, compact: false);
+        driver.SnapshotBytes(); // measures the live data
+
+        using (var image = driver.Machine.TakeSnapshot())
+        {
+            LogCompactionResult refused = driver.Machine.CompactLog();
+            Assert.False(refused.Compacted);
+            Assert.Contains("snapshot", refused.Reason, StringComparison.Ordinal);
+        }
+
+        // Compaction on another thread while this one applies, reads and captures snapshots: every capture must
+        // equal the state a twin without compaction has at the same index.
+        using var twin = new Driver(_temp.Sub("twin"), Options);
+        Assert.Equal(session, twin.Register());
+        Overwrite(twin, session, rounds: 10, compact: false);
+        using var stop = new CancellationTokenSource();
+        int compactions = 0;
+        var compactor = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (driver.Machine.CompactLog().Compacted) Interlocked.Increment(ref compactions);
+            }
+        });
+        try
+        {
+            var random = new Random(5);
+            ulong sequence = 10_000;
+            for (int i = 0; i < 3000; i++)
+            {
+                byte[] key = Driver.Bytes($"key-{random.Next(Keys)}");
+                byte[] value = new byte[1024];
+                random.NextBytes(value);
+                var command = KvCommand.Put(session, ++sequence, driver.NowMs, key, value);
+                Assert.Equal(twin.Submit(command), driver.Submit(command));
+                if (i % 250 == 0) Assert.Equal(twin.SnapshotBytes(), driver.SnapshotBytes());
+                Assert.Equal(twin.Machine.Get(key)!.Value.ToArray(), driver.Machine.Get(key)!.Value.ToArray());
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await compactor;
+        }
+        Assert.True(compactions > 0, "no compaction ran");
+        Assert.Equal(twin.SnapshotBytes(), driver.SnapshotBytes());
+    }
+
+    [Fact]
+    public void Nothing_is_compacted_before_a_snapshot_has_measured_the_live_data()
+    {
+        using var driver = new Driver(_temp.Sub("store"), Options);
+        driver.Register();
+        LogCompactionResult result = driver.Machine.CompactLog();
+        Assert.False(result.Compacted);
+        Assert.Contains("no snapshot", result.Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>Bytes of the files under <paramref name="path"/>; a file deleted while counting counts zero, a directory deleted meanwhile makes the count unknown (long.MaxValue).</summary>
+    private static long DirectoryBytes(string path)
+    {
+        try
+        {
+            return new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f =>
+            {
+                try
+                {
+                    return f.Length;
+                }
+                catch (FileNotFoundException)
+                {
+                    return 0;
+                }
+            });
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return long.MaxValue;
+        }
+    }
+}
