@@ -13,16 +13,22 @@ public readonly record struct SessionState(ulong LastSequence, long LastActiveMs
 /// and every snapshot, at the same log index as the key-value state.
 /// </summary>
 /// <remarks>
-/// Everything here is deterministic: sorted containers only, and time comes from command timestamps.
-/// Invariant: <c>_byActivity</c> holds exactly one (LastActiveMs, id) pair per entry of <c>_sessions</c>.
+/// Everything here is deterministic: time comes from command timestamps, and whatever leaves the table (captures,
+/// expiry) comes out in an order fixed by the table's contents, never by hashing.
+/// Sessions are looked up by id in a hash map (every command looks its session up) and kept in a list ordered by last
+/// activity, oldest first. A session touched is stamped with the log clock, which never decreases, so it moves to
+/// the list's end and the list stays ordered without a search; expiry takes from the front. Sessions active at the
+/// same log time may sit in either order, which changes nothing: expiry removes all of them or none.
+/// Invariant: <c>_byActivity</c> holds exactly the sessions of <c>_sessions</c> (each map entry is its list node), in
+/// non-decreasing LastActiveMs order.
 /// Invariant: <see cref="ClockMs"/> never decreases, even when a new leader's clock is behind the old one's.
 /// </remarks>
 internal sealed class SessionTable
 {
     private const byte FormatVersion = 1;
 
-    private readonly SortedDictionary<ulong, SessionState> _sessions = [];
-    private readonly SortedSet<(long LastActiveMs, ulong Id)> _byActivity = [];
+    private readonly Dictionary<ulong, LinkedListNode<(ulong Id, SessionState State)>> _sessions = [];
+    private readonly LinkedList<(ulong Id, SessionState State)> _byActivity = new();
 
     /// <summary>The highest command timestamp applied so far.</summary>
     public long ClockMs { get; private set; } = long.MinValue;
@@ -33,39 +39,54 @@ internal sealed class SessionTable
     public void AdvanceClock(long timestampMs, long sessionTimeoutMs)
     {
         if (timestampMs > ClockMs) ClockMs = timestampMs;
-        while (_byActivity.Count > 0)
+        while (_byActivity.First is { } oldest)
         {
-            var oldest = _byActivity.Min;
             // Idle time computed without overflow: expire when ClockMs - LastActiveMs > timeout.
-            if (ClockMs - sessionTimeoutMs <= oldest.LastActiveMs) break;
-            _byActivity.Remove(oldest);
-            _sessions.Remove(oldest.Id);
+            if (ClockMs - sessionTimeoutMs <= oldest.Value.State.LastActiveMs) break;
+            _byActivity.RemoveFirst();
+            _sessions.Remove(oldest.Value.Id);
         }
     }
 
-    public bool TryGet(ulong id, out SessionState state) => _sessions.TryGetValue(id, out state);
+    public bool TryGet(ulong id, out SessionState state)
+    {
+        if (_sessions.TryGetValue(id, out var node))
+        {
+            state = node.Value.State;
+            return true;
+        }
+        state = default;
+        return false;
+    }
 
     public void Register(ulong id)
     {
-        var state = new SessionState(0, ClockMs, []);
-        _sessions.Add(id, state);
-        _byActivity.Add((state.LastActiveMs, id));
+        if (_sessions.ContainsKey(id)) throw new ArgumentException($"session {id} is already registered", nameof(id));
+        _sessions.Add(id, _byActivity.AddLast((id, new SessionState(0, ClockMs, []))));
     }
 
     /// <summary>Marks the session active at the current log clock and, when <paramref name="reply"/> is given, records the applied sequence number.</summary>
     public void Update(ulong id, ulong? appliedSequence = null, byte[]? reply = null)
     {
-        var old = _sessions[id];
-        var updated = appliedSequence is { } sequence
+        var node = _sessions[id];
+        var old = node.Value.State;
+        node.Value = (id, appliedSequence is { } sequence
             ? new SessionState(sequence, ClockMs, reply ?? [])
-            : old with { LastActiveMs = ClockMs };
-        _byActivity.Remove((old.LastActiveMs, id));
-        _byActivity.Add((updated.LastActiveMs, id));
-        _sessions[id] = updated;
+            : old with { LastActiveMs = ClockMs });
+        // Stamped with the clock, which is at least every other session's last activity: it belongs at the end.
+        _byActivity.Remove(node);
+        _byActivity.AddLast(node);
     }
 
     /// <summary>A point-in-time copy, sorted by id, that can be encoded on another thread.</summary>
-    public SessionTableImage Capture() => new(ClockMs, _sessions.Select(p => (p.Key, p.Value)).ToArray());
+    public SessionTableImage Capture()
+    {
+        var sessions = new (ulong Id, SessionState State)[_sessions.Count];
+        int i = 0;
+        foreach (var session in _byActivity) sessions[i++] = session;
+        Array.Sort(sessions, static (a, b) => a.Id.CompareTo(b.Id));
+        return new SessionTableImage(ClockMs, sessions);
+    }
 
     public void Clear()
     {
@@ -78,10 +99,10 @@ internal sealed class SessionTable
     {
         Clear();
         ClockMs = image.ClockMs;
-        foreach (var (id, state) in image.Sessions)
+        // Oldest activity first (ties by id, though any order of equal times would do).
+        foreach (var (id, state) in image.Sessions.OrderBy(s => s.State.LastActiveMs).ThenBy(s => s.Id))
         {
-            _sessions.Add(id, state);
-            _byActivity.Add((state.LastActiveMs, id));
+            _sessions.Add(id, _byActivity.AddLast((id, state)));
         }
     }
 
