@@ -353,14 +353,18 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             headers: new Metadata { { KvMetadata.NoForwardHeader, "1" } },
             deadline: context.Deadline == DateTime.MaxValue ? null : context.Deadline,
             cancellationToken: context.CancellationToken);
+        TResponse response;
         try
         {
-            return await forward(leader.Client, request, options).ResponseAsync.ConfigureAwait(false);
+            response = await forward(leader.Client, request, options).ResponseAsync.ConfigureAwait(false);
         }
         catch (RpcException failure)
         {
             throw KvGatewayErrors.Forwarded(failure);
         }
+        // Answered, but through an extra hop: tell the client where the leader is, so its next requests go there.
+        context.ResponseTrailers.Add(KvMetadata.LeaderEndpointTrailer, address);
+        return response;
     }
 
     private RpcException Invalid(string method, string reason)

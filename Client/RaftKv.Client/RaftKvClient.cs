@@ -348,7 +348,11 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         var options = new CallOptions(headers: _authorization, deadline: _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken: cancellationToken);
         try
         {
-            return await method(endpoint.Kv, request, options).ResponseAsync.ConfigureAwait(false);
+            using AsyncUnaryCall<TResponse> call = method(endpoint.Kv, request, options);
+            TResponse response = await call.ResponseAsync.ConfigureAwait(false);
+            // A follower that forwarded the request to the leader names it: go there directly from now on.
+            if (call.GetTrailers().GetValue(KvMetadata.LeaderEndpointTrailer) is { Length: > 0 } leader) Prefer(leader);
+            return response;
         }
         catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {

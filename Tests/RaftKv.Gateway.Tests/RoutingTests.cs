@@ -94,6 +94,37 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public async Task A_client_whose_gateway_lost_leadership_moves_to_the_leader_after_one_forwarded_write()
+    {
+        using var node1 = new FakeRaftKvNode(1, [1, 2]) { LeaderId = 2 };
+        using var node2 = new FakeRaftKvNode(2, [1, 2]) { LeaderId = 2 };
+        await using var server1 = await GatewayTestServer.StartAsync(node1);
+        await using var server2 = await GatewayTestServer.StartAsync(node2);
+        node1.Addresses[2] = server2.Address;
+        node2.Addresses[1] = server1.Address;
+        // The fakes do not replicate: give node 1 the session the client will register on node 2 (id 1, the first entry).
+        node1.LeaderId = 1;
+        await node1.ProposeAsync(RaftKv.StateMachine.KvCommand.RegisterSession(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).Encode(), CancellationToken.None);
+        node1.LeaderId = 2;
+
+        await using var client = server2.CreateClient();
+        await client.PutAsync("a", "1");
+        Assert.Equal(server2.Address, client.CurrentEndpoint);
+
+        // Leadership moves to node 1. The client's next write reaches node 2, which forwards it and names the leader
+        // in the OK response's trailers; the client goes there directly from then on.
+        node1.LeaderId = 1;
+        node2.LeaderId = 1;
+        await client.PutAsync("b", "2");
+        Assert.Equal("2", Encoding.UTF8.GetString(node1.StateMachine.Get("b"u8.ToArray())!.Value.Span));
+        Assert.Equal(server1.Address, client.CurrentEndpoint);
+        ulong node2Index = node2.LastIndex;
+        await client.PutAsync("c", "3");
+        Assert.Equal(node2Index, node2.LastIndex);
+        Assert.NotNull(node1.StateMachine.Get("c"u8.ToArray()));
+    }
+
+    [Fact]
     public async Task A_client_rotates_past_an_unreachable_seed()
     {
         using var node = new FakeRaftKvNode(1);
