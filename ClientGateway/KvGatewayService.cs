@@ -140,8 +140,10 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     /// </summary>
     private async Task<KvReply> ProposeInSessionAsync(string method, ulong sessionId, Func<long, KvCommand> build, CancellationToken cancellationToken)
     {
-        var validation = build(0).Validate(Limits);
+        KvCommand shape = build(0);
+        var validation = shape.Validate(Limits);
         if (!validation.IsValid) throw Invalid(method, validation.Reason);
+        if (MemberAddressBook.IsReserved(shape.Key.Span)) throw Invalid(method, MemberAddressBook.ReservedRefusal);
         using var lease = await _sessions.EnterAsync(sessionId, cancellationToken).ConfigureAwait(false);
         // The timestamp is taken inside the gate so one session's commands carry non-decreasing timestamps.
         var bytes = await _node.ProposeAsync(build(NowMs()).Encode(), cancellationToken).ConfigureAwait(false);

@@ -8,19 +8,23 @@ namespace RaftKv.Grains;
 /// </summary>
 internal static class KvCommands
 {
-    public static KvCommand ToCommand(ulong sessionId, ulong sequence, long timestampMs, KvWrite write) => write.Kind switch
+    public static KvCommand ToCommand(ulong sessionId, ulong sequence, long timestampMs, KvWrite write)
     {
-        KvWriteKind.Put => KvCommand.Put(sessionId, sequence, timestampMs, write.Key, write.Value),
-        KvWriteKind.Delete => KvCommand.Delete(sessionId, sequence, timestampMs, write.Key),
-        KvWriteKind.CompareAndSwap => write.Condition switch
+        if (RaftKv.Node.MemberAddressBook.IsReserved(write.Key)) throw new RaftKvInvalidArgumentException(RaftKv.Node.MemberAddressBook.ReservedRefusal);
+        return write.Kind switch
         {
-            KvCondition.ValueEquals => KvCommand.CompareValueAndSwap(sessionId, sequence, timestampMs, write.Key, write.ExpectedValue, write.Value),
-            KvCondition.Absent => KvCommand.CreateIfAbsent(sessionId, sequence, timestampMs, write.Key, write.Value),
-            KvCondition.ModRevisionEquals => KvCommand.CompareModIndexAndSwap(sessionId, sequence, timestampMs, write.Key, write.ExpectedModRevision, write.Value),
-            _ => throw new RaftKvInvalidArgumentException("a compare-and-swap needs a condition: ValueEquals, Absent or ModRevisionEquals"),
-        },
-        _ => throw new RaftKvInvalidArgumentException($"unknown write kind {(int)write.Kind}"),
-    };
+            KvWriteKind.Put => KvCommand.Put(sessionId, sequence, timestampMs, write.Key, write.Value),
+            KvWriteKind.Delete => KvCommand.Delete(sessionId, sequence, timestampMs, write.Key),
+            KvWriteKind.CompareAndSwap => write.Condition switch
+            {
+                KvCondition.ValueEquals => KvCommand.CompareValueAndSwap(sessionId, sequence, timestampMs, write.Key, write.ExpectedValue, write.Value),
+                KvCondition.Absent => KvCommand.CreateIfAbsent(sessionId, sequence, timestampMs, write.Key, write.Value),
+                KvCondition.ModRevisionEquals => KvCommand.CompareModIndexAndSwap(sessionId, sequence, timestampMs, write.Key, write.ExpectedModRevision, write.Value),
+                _ => throw new RaftKvInvalidArgumentException("a compare-and-swap needs a condition: ValueEquals, Absent or ModRevisionEquals"),
+            },
+            _ => throw new RaftKvInvalidArgumentException($"unknown write kind {(int)write.Kind}"),
+        };
+    }
 
     /// <summary>Expected outcomes become a result; every other status becomes the matching exception.</summary>
     public static KvWriteResult ToResult(KvReply reply, ulong sessionId, ulong sequence)

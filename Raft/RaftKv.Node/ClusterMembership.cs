@@ -37,8 +37,23 @@ public sealed class MembershipChangeRefusedException(string message) : Exception
 /// <remarks>Encoding: UTF-8 lines "id peerAddress clientAddress", sorted by id.</remarks>
 public static class MemberAddressBook
 {
-    /// <summary>The reserved key. Keys under "__raftkv/" belong to the node runtime; clients must not write them.</summary>
-    public const string Key = "__raftkv/members";
+    /// <summary>The reserved key. Keys under <see cref="ReservedPrefix"/> belong to the node runtime; clients cannot write them.</summary>
+    public const string Key = ReservedPrefix + "members";
+
+    /// <summary>
+    /// Keys the node runtime writes through the log itself. The client entry points (the gRPC gateway, the session
+    /// grains) refuse writes under it with an invalid-argument error: a client that rewrote the address book could
+    /// send the members' replication traffic anywhere.
+    /// </summary>
+    public const string ReservedPrefix = "__raftkv/";
+
+    private static readonly byte[] ReservedPrefixBytes = Encoding.UTF8.GetBytes(ReservedPrefix);
+
+    /// <summary>Whether <paramref name="key"/> is under <see cref="ReservedPrefix"/>.</summary>
+    public static bool IsReserved(ReadOnlySpan<byte> key) => key.StartsWith(ReservedPrefixBytes);
+
+    /// <summary>The refusal a client gets for a write under <see cref="ReservedPrefix"/>.</summary>
+    public const string ReservedRefusal = "keys under '" + ReservedPrefix + "' are reserved for the cluster's own records; use another key";
 
     public static readonly ReadOnlyMemory<byte> KeyBytes = Encoding.UTF8.GetBytes(Key);
 

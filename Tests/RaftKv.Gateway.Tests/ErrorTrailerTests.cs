@@ -28,6 +28,22 @@ public sealed class ErrorTrailerTests
         Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
         Assert.Equal("false", invalid.Trailers.GetValue(KvMetadata.MayHaveAppliedTrailer));
 
+        // Keys under __raftkv/ are the node runtime's (the members' address book): refused before anything is proposed.
+        ulong before = node.LastIndex;
+        foreach (var call in new Func<Task>[]
+        {
+            () => kv.PutAsync(new PutRequest { SessionId = 1, Sequence = 1, Key = Bytes("__raftkv/members"), Value = Bytes("1 http://evil:1 http://evil:2") }).ResponseAsync,
+            () => kv.DeleteAsync(new DeleteRequest { SessionId = 1, Sequence = 1, Key = Bytes("__raftkv/members") }).ResponseAsync,
+            () => kv.CompareAndSwapAsync(new CompareAndSwapRequest { SessionId = 1, Sequence = 1, Key = Bytes("__raftkv/x"), ExpectedAbsent = true, NewValue = Bytes("v") }).ResponseAsync,
+        })
+        {
+            var reserved = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.Equal(StatusCode.InvalidArgument, reserved.StatusCode);
+            Assert.Contains("reserved", reserved.Status.Detail, StringComparison.Ordinal);
+            Assert.Equal("false", reserved.Trailers.GetValue(KvMetadata.MayHaveAppliedTrailer));
+        }
+        Assert.Equal(before, node.LastIndex);
+
         node.LeaderId = 0;
         var noLeader = await Assert.ThrowsAsync<RpcException>(() => kv.RegisterSessionAsync(new RegisterSessionRequest()).ResponseAsync);
         Assert.Equal(StatusCode.Unavailable, noLeader.StatusCode);

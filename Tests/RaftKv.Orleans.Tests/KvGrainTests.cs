@@ -80,6 +80,13 @@ public sealed class KvGrainTests(SharedClusterFixture fixture)
         Assert.Equal(1UL, expired.SessionId);
         Assert.Contains("register a new session", expired.Message, StringComparison.Ordinal);
         Assert.Null(await Cluster.Client.GetKvGrain("kv/expired").GetAsync());
+
+        // The node runtime's own records (the members' address book) cannot be written by applications.
+        byte[] book = (await Cluster.Client.GetKvGrain(RaftKv.Node.MemberAddressBook.Key).GetAsync())?.Value ?? [];
+        var reserved = await Assert.ThrowsAsync<RaftKvInvalidArgumentException>(() => Cluster.Client.GetKvGrain(RaftKv.Node.MemberAddressBook.Key).PutAsync(Utf8("1 http://evil:1 http://evil:2")));
+        Assert.Contains("reserved", reserved.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<RaftKvInvalidArgumentException>(() => Cluster.Client.GetKvGrain("__raftkv/anything").DeleteAsync());
+        Assert.Equal(book, (await Cluster.Client.GetKvGrain(RaftKv.Node.MemberAddressBook.Key).GetAsync())?.Value ?? []);
     }
 
     internal static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
