@@ -119,15 +119,18 @@ public sealed partial class FasterKvStateMachine
 
             // Pass 1: the address of the latest record of every live key below the captured tail.
             var latest = new Dictionary<byte[], long>(ByteArrayComparer.Instance);
+            var bySpan = latest.GetAlternateLookup<ReadOnlySpan<byte>>();
             using (var iterator = store.Kv.Log.Scan(beginAddress, tailAddress))
             {
                 while (iterator.GetNext(out var recordInfo))
                 {
-                    byte[] key = iterator.GetKey().AsReadOnlySpan().ToArray();
-                    if (recordInfo.Tombstone) latest.Remove(key);
-                    else latest[key] = iterator.CurrentAddress;
+                    ReadOnlySpan<byte> key = iterator.GetKey().AsReadOnlySpan();
+                    if (recordInfo.Tombstone) bySpan.Remove(key);
+                    else bySpan[key] = iterator.CurrentAddress; // copies the key only when it is new
                 }
             }
+            var ordered = latest.ToArray();
+            Array.Sort(ordered, static (a, b) => ByteArrayComparer.Instance.Compare(a.Key, b.Key));
 
             using var writer = new KvSnapshotWriter(destination, index, sessions, (ulong)latest.Count);
 
@@ -136,7 +139,7 @@ public sealed partial class FasterKvStateMachine
             long recordBytes = 0;
             try
             {
-                foreach (var (key, address) in latest.OrderBy(p => p.Key, ByteArrayComparer.Instance))
+                foreach (var (key, address) in ordered)
                 {
                     byte[] record = FasterStore.ReadAtAddress(session, address) ??
                         throw new InvalidOperationException($"snapshot record at address {address} vanished");

@@ -232,8 +232,12 @@ public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordSto
     }
 }
 
-/// <summary>Ordinal byte-wise order and content equality for keys.</summary>
-internal sealed class ByteArrayComparer : IComparer<byte[]>, IEqualityComparer<byte[]>
+/// <summary>
+/// Ordinal byte-wise order and content equality for keys; a dictionary keyed by <c>byte[]</c> can also be looked up
+/// with a span (<see cref="Dictionary{TKey, TValue}.GetAlternateLookup{TAlternateKey}"/>), so a key is copied to an
+/// array only when it is added.
+/// </summary>
+internal sealed class ByteArrayComparer : IComparer<byte[]>, IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
 {
     public static readonly ByteArrayComparer Instance = new();
 
@@ -241,10 +245,16 @@ internal sealed class ByteArrayComparer : IComparer<byte[]>, IEqualityComparer<b
 
     public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
 
-    public int GetHashCode(byte[] obj)
+    public int GetHashCode(byte[] obj) => GetHashCode(obj.AsSpan());
+
+    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate)
     {
         var hash = new HashCode();
-        hash.AddBytes(obj);
+        hash.AddBytes(alternate);
         return hash.ToHashCode();
     }
+
+    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
 }
