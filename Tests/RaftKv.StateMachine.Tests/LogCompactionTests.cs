@@ -140,6 +140,40 @@ public sealed class LogCompactionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_crash_after_compaction_but_before_the_next_checkpoint_recovers_the_previous_checkpoint()
+    {
+        using var compacted = new Driver(_temp.Sub("compacted"), Options);
+        using var twin = new Driver(_temp.Sub("twin"), Options);
+        ulong session = compacted.Register();
+        Assert.Equal(session, twin.Register());
+        Overwrite(compacted, session, rounds: 10, compact: false);
+        Overwrite(twin, session, rounds: 10, compact: false);
+        CheckpointResult checkpoint = await compacted.Machine.CheckpointAsync();
+        Assert.True(checkpoint.Succeeded);
+        byte[] atCheckpoint = twin.SnapshotBytes();
+
+        // More writes, compaction (which moves the log's begin address past what the checkpoint needs), more writes,
+        // then the process dies: no checkpoint records the compaction.
+        var random = new Random(3);
+        ulong sequence = 100_000;
+        for (int i = 0; i < 6000; i++)
+        {
+            byte[] value = new byte[1024];
+            random.NextBytes(value);
+            compacted.Submit(KvCommand.Put(session, ++sequence, compacted.NowMs, Driver.Bytes($"key-{random.Next(Keys)}"), value));
+            if (i == 4000)
+            {
+                compacted.SnapshotBytes();
+                Assert.True(compacted.Machine.CompactLog().Compacted);
+            }
+        }
+        compacted.Reopen();
+
+        Assert.Equal(checkpoint.AppliedIndex, compacted.Machine.AppliedIndex);
+        Assert.Equal(atCheckpoint, compacted.SnapshotBytes());
+    }
+
+    [Fact]
     public void Nothing_is_compacted_before_a_snapshot_has_measured_the_live_data()
     {
         using var driver = new Driver(_temp.Sub("store"), Options);
