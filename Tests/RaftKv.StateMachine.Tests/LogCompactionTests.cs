@@ -12,7 +12,13 @@ public sealed class LogCompactionTests : IDisposable
 
     private readonly TempDirectory _temp = new();
 
-    public void Dispose() => _temp.Dispose();
+    private readonly List<Driver> _stores = [];
+
+    public void Dispose()
+    {
+        foreach (Driver store in _stores) store.Dispose();
+        _temp.Dispose();
+    }
 
     /// <summary>
     /// Overwrites 500 keys with 1 KiB values (more than the log's 256 KiB of memory, so most updates append rather
@@ -43,13 +49,22 @@ public sealed class LogCompactionTests : IDisposable
         }
     }
 
+    /// <summary>Two stores in their own directories with the same first session registered (disposed with the test).</summary>
+    private (Driver First, Driver Second, ulong Session) TwoStores(string first, string second)
+    {
+        var a = new Driver(_temp.Sub(first), Options);
+        var b = new Driver(_temp.Sub(second), Options);
+        _stores.Add(a);
+        _stores.Add(b);
+        ulong session = a.Register();
+        Assert.Equal(session, b.Register());
+        return (a, b, session);
+    }
+
     [Fact]
     public void Overwriting_a_small_key_space_keeps_the_log_near_the_live_data_and_the_state_unchanged()
     {
-        using var compacted = new Driver(_temp.Sub("compacted"), Options);
-        using var plain = new Driver(_temp.Sub("plain"), Options);
-        ulong session = compacted.Register();
-        Assert.Equal(session, plain.Register());
+        var (compacted, plain, session) = TwoStores("compacted", "plain");
 
         Overwrite(compacted, session, rounds: 30, compact: true);
         Overwrite(plain, session, rounds: 30, compact: false);
@@ -65,10 +80,7 @@ public sealed class LogCompactionTests : IDisposable
     [Fact]
     public async Task A_checkpoint_after_compaction_deletes_the_old_log_files_and_recovers_the_same_state()
     {
-        using var compacted = new Driver(_temp.Sub("compacted"), Options);
-        using var plain = new Driver(_temp.Sub("plain"), Options);
-        ulong session = compacted.Register();
-        Assert.Equal(session, plain.Register());
+        var (compacted, plain, session) = TwoStores("compacted", "plain");
         Overwrite(compacted, session, rounds: 30, compact: true);
         Overwrite(plain, session, rounds: 30, compact: false);
         Assert.True((await compacted.Machine.CheckpointAsync()).Succeeded);
@@ -142,10 +154,7 @@ public sealed class LogCompactionTests : IDisposable
     [Fact]
     public async Task A_crash_after_compaction_but_before_the_next_checkpoint_recovers_the_previous_checkpoint()
     {
-        using var compacted = new Driver(_temp.Sub("compacted"), Options);
-        using var twin = new Driver(_temp.Sub("twin"), Options);
-        ulong session = compacted.Register();
-        Assert.Equal(session, twin.Register());
+        var (compacted, twin, session) = TwoStores("compacted", "twin");
         Overwrite(compacted, session, rounds: 10, compact: false);
         Overwrite(twin, session, rounds: 10, compact: false);
         CheckpointResult checkpoint = await compacted.Machine.CheckpointAsync();
