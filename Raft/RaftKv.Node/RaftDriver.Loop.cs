@@ -108,8 +108,10 @@ public sealed partial class RaftDriver
         switch (input)
         {
             case Input.TickInput tick:
+                Interlocked.Increment(ref _tickInputs);
                 AdvanceClock(tick.Timestamp);
                 _armedTick = long.MaxValue; // the one-shot timer fired; ScheduleTick arms it again
+                _tickDueTimestamp = long.MaxValue;
                 break;
             case Input.Step step:
                 // The ticks that elapsed before the message arrived count first, as if ticks and messages had been
