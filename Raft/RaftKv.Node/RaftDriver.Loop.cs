@@ -98,9 +98,17 @@ public sealed partial class RaftDriver
         while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
         ProcessReady();
         _status = _raft.Status;
+        MaybeReportLeadership(_status);
         MaybeFinishTransfers();
         MaybeFinishHandOff();
         ScheduleTick();
+    }
+
+    private void MaybeReportLeadership(RaftStatus status)
+    {
+        if ((status.Role, status.Term, status.Leader) == _reportedLeadership) return;
+        _reportedLeadership = (status.Role, status.Term, status.Leader);
+        LeadershipChanged?.Invoke(status);
     }
 
     private void Handle(Input input)

@@ -69,6 +69,8 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private volatile bool _stopped;
     private HardState _savedHardState;
     private TaskCompletionSource<bool>? _handOff;
+    // The role, term and leader last reported to LeadershipChanged.
+    private (RaftRole Role, ulong Term, ulong Leader) _reportedLeadership;
 
     public RaftDriver(NodeOptions options, NodeStorage storage, IKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger,
         Action<Exception> onFatal, RaftDriverSeams? seams = null)
@@ -118,6 +120,9 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     public ulong NodeId => _options.NodeId;
 
     public RaftStatus Status => _status;
+
+    /// <inheritdoc />
+    public event Action<RaftStatus>? LeadershipChanged;
 
     public IKvStateMachine StateMachine => _stateMachine;
 
