@@ -9,13 +9,13 @@ namespace RaftKv.Node;
 /// timer fires. The core thus sees the same ticks, in the same order relative to messages, as with a periodic timer;
 /// only the wake-ups in between are gone. An idle leader wakes once per heartbeat interval instead of once per tick.
 /// <para>Who keeps the timer: in a silo (<see cref="Start"/>) the driver thread itself, by waiting for inputs no longer
-/// than until the armed tick; in the simulator (<see cref="Attach"/>) a timer of the
-/// <see cref="TimeProvider"/>, whose callback queues the tick. Both queue the same <c>TickInput</c>, stamped when the
-/// tick was found due. The silo does not use a <see cref="System.Threading.Timer"/> because each one costs an idle
-/// process three or four thread wake-ups: the .NET timer thread computes due times from
-/// <see cref="Environment.TickCount64"/>, which on Linux is CLOCK_MONOTONIC_COARSE (4 ms resolution on the development machine), so it
-/// wakes, finds the timer not yet due, sleeps a millisecond, and again, before it queues the callback to a thread-pool
-/// worker, which then wakes the driver thread. The driver thread's own timed wait ends on the precise clock.</para>
+/// than until the armed tick; in the simulator (<see cref="Attach"/>) a timer of the <see cref="TimeProvider"/>, whose
+/// callback queues the tick. Both queue the same <c>TickInput</c>, stamped when the tick was found due. The silo does
+/// not use a <see cref="System.Threading.Timer"/> because each firing costs an idle process three or four thread
+/// wake-ups: the .NET timer thread computes due times from <see cref="Environment.TickCount64"/>, which on Linux is
+/// CLOCK_MONOTONIC_COARSE (4 ms resolution on the development machine), so it wakes, finds the timer not yet due,
+/// sleeps a millisecond, and again, before it queues the callback to a thread-pool worker, which then wakes the driver
+/// thread. The driver thread's own timed wait ends on the precise clock.</para>
 /// </summary>
 public sealed partial class RaftDriver
 {

@@ -37,8 +37,7 @@ public sealed class DedicatedTimerThreadTests
         await WaitUntilAsync(() => Volatile.Read(ref count) >= 5, "five periods");
 
         Assert.True(timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan));
-        await Task.Delay(50); // a callback already queued may still run
-        int stopped = Volatile.Read(ref count);
+        int stopped = await CountAfterQueuedCallbacksRanAsync(() => Volatile.Read(ref count));
         await Task.Delay(200);
         Assert.Equal(stopped, Volatile.Read(ref count));
 
@@ -46,8 +45,7 @@ public sealed class DedicatedTimerThreadTests
         await WaitUntilAsync(() => Volatile.Read(ref count) >= stopped + 5, "five more periods after re-arming");
         await timer.DisposeAsync();
         Assert.False(timer.Change(TimeSpan.Zero, TimeSpan.FromMilliseconds(10)));
-        await Task.Delay(50);
-        int disposed = Volatile.Read(ref count);
+        int disposed = await CountAfterQueuedCallbacksRanAsync(() => Volatile.Read(ref count));
         await Task.Delay(200);
         Assert.Equal(disposed, Volatile.Read(ref count));
     }
@@ -63,9 +61,9 @@ public sealed class DedicatedTimerThreadTests
         await early.Task.WaitAsync(Deadline);
 
         int late = 0;
-        using ITimer postponed = time.CreateTimer(_ => Interlocked.Increment(ref late), null, TimeSpan.FromMilliseconds(30), Timeout.InfiniteTimeSpan);
+        using ITimer postponed = time.CreateTimer(_ => Interlocked.Increment(ref late), null, TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
         Assert.True(postponed.Change(TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan));
-        await Task.Delay(300);
+        await Task.Delay(1_500);
         Assert.Equal(0, Volatile.Read(ref late));
     }
 
@@ -100,19 +98,22 @@ public sealed class DedicatedTimerThreadTests
         var kept = new ConcurrentBag<ITimer>();
         await Parallel.ForAsync(0, Timers, async (i, _) =>
         {
-            ITimer timer = time.CreateTimer(_ => Interlocked.Increment(ref fired[i]), null, TimeSpan.FromMilliseconds(Random.Shared.Next(0, 40)), Timeout.InfiniteTimeSpan);
+            // Timers that are changed start unarmed, so none can fire before the change (a firing then is correct).
+            TimeSpan first = i % 4 == 3 ? TimeSpan.FromMilliseconds(Random.Shared.Next(0, 40)) : Timeout.InfiniteTimeSpan;
+            ITimer timer = time.CreateTimer(_ => Interlocked.Increment(ref fired[i]), null, first, Timeout.InfiniteTimeSpan);
             switch (i % 4)
             {
                 case 0: // disposed before it can fire
-                    timer.Change(TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+                    timer.Change(TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan);
                     await timer.DisposeAsync();
                     break;
-                case 1: // re-armed later, then earlier
-                    timer.Change(TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+                case 1: // armed late, then re-armed earlier
+                    timer.Change(TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan);
                     timer.Change(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 40)), Timeout.InfiniteTimeSpan);
                     kept.Add(timer);
                     break;
-                case 2: // stopped
+                case 2: // armed, then stopped
+                    timer.Change(TimeSpan.FromHours(1), Timeout.InfiniteTimeSpan);
                     timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                     kept.Add(timer);
                     break;
@@ -147,11 +148,28 @@ public sealed class DedicatedTimerThreadTests
     {
         var time = new DedicatedTimerThread();
         int count = 0;
-        ITimer timer = time.CreateTimer(_ => Interlocked.Increment(ref count), null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+        ITimer timer = time.CreateTimer(_ => Interlocked.Increment(ref count), null, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
         time.Dispose();
-        await Task.Delay(300);
+        await Task.Delay(1_500);
         Assert.Equal(0, Volatile.Read(ref count));
         Assert.False(timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
+    }
+
+    /// <summary>
+    /// Callbacks queued before a timer was stopped may still run. The timer thread queues them to the thread pool's
+    /// global queue, which is first in, first out: once a work item queued there later has started, they have all
+    /// started; and these callbacks only increment a counter.
+    /// </summary>
+    private static async Task<int> CountAfterQueuedCallbacksRanAsync(Func<int> count)
+    {
+        for (int i = 0; i < 2; i++)
+        {
+            var marker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            ThreadPool.UnsafeQueueUserWorkItem(static m => m.TrySetResult(), marker, preferLocal: false);
+            await marker.Task.WaitAsync(Deadline);
+        }
+        await Task.Delay(20);
+        return count();
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
