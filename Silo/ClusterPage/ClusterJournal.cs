@@ -67,7 +67,8 @@ public sealed class ClusterJournal(IRaftKvNode node, TimeProvider time) : Backgr
         {
             try
             {
-                // Subscribed first, so nothing is missed; a change reported meanwhile is newer than this read.
+                // Subscribed first, so no change is missed; this read is recorded only if no change was reported
+                // meanwhile (a reported one is at least as new).
                 Sample(node.Status, first: true);
             }
             catch (UnavailableException)
