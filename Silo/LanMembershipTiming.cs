@@ -4,7 +4,7 @@ namespace RaftKv.Silo;
 
 /// <summary>
 /// Orleans' failure-detection timing for silos on one LAN (sub-millisecond round trips), where Raft itself fails
-/// over in about half a second. With Orleans' defaults (probes of up to 4 x 5 s, three missed, votes valid for two
+/// over in well under a second. With Orleans' defaults (probes of up to 4 x 5 s, three missed, votes valid for two
 /// minutes) a killed silo took about 13 s to be declared dead, and until then calls to grains it hosted stall.
 /// Every value can be overridden from "RaftKv:Orleans:Membership" (Orleans' own property names).
 /// </summary>

@@ -113,6 +113,9 @@ public static class SiloHost
             console.SingleLine = true;
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
+        // Orleans' timers and delays (its membership ones fire ~15 times a second in an idle silo) and the node's clock
+        // resolve the TimeProvider from DI; registered before anything adds TimeProvider.System.
+        builder.Services.AddSingleton<TimeProvider>(_ => new DedicatedTimerThread());
         AddRaftKvHosting(builder.Services, options, certificates, limits);
         builder.UseOrleans(silo =>
         {

@@ -170,7 +170,8 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
 
     private async Task WatchParentAsync(int parentProcessId)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        // The silo's TimeProvider: in a silo process its timers wake one thread once per firing (DedicatedTimerThread).
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), timeProvider);
         try
         {
             while (await timer.WaitForNextTickAsync(lifetime.ApplicationStopping).ConfigureAwait(false))

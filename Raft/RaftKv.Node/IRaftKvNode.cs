@@ -15,6 +15,17 @@ public interface IRaftKvNode
     /// <summary>A snapshot of the local Raft state (role, term, leader, commit/applied index, members).</summary>
     RaftStatus Status { get; }
 
+    /// <summary>
+    /// Raised whenever this node's role, term or known leader changes, with <see cref="Status"/> as it is then: every
+    /// change, in order, on the node's driver thread. Handlers must be quick, must not block and must not throw (they
+    /// hold up the node). Nodes that cannot report changes (test fakes) never raise it.
+    /// </summary>
+    event Action<RaftStatus>? LeadershipChanged
+    {
+        add { }
+        remove { }
+    }
+
     /// <summary>The applied key-value state. Read it only after <see cref="ReadIndexAsync"/> for linearizable reads.</summary>
     IKvStateMachine StateMachine { get; }
 

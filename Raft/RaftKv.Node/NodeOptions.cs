@@ -57,10 +57,19 @@ public sealed record NodeOptions
     /// </summary>
     public int TickIntervalMs { get; init; } = 10;
 
-    /// <summary>Base election timeout; timers are drawn from [ElectionTimeoutMs, 2 * ElectionTimeoutMs).</summary>
-    public int ElectionTimeoutMs { get; init; } = 300;
+    /// <summary>
+    /// Base election timeout; timers are drawn from [ElectionTimeoutMs, 2 * ElectionTimeoutMs). A follower campaigns (after
+    /// PreVote) when it has not heard from a leader for that long, so a leader stalled for ElectionTimeoutMs minus
+    /// <see cref="HeartbeatIntervalMs"/> (300 ms with the defaults) can lose its leadership, and a dead leader is replaced
+    /// after about 1.5 times it. See docs/architecture.md, "Tickless idling", for why 400 and 100.
+    /// </summary>
+    public int ElectionTimeoutMs { get; init; } = 400;
 
-    public int HeartbeatIntervalMs { get; init; } = 50;
+    /// <summary>
+    /// How often an idle leader sends heartbeats (each one answered). Every heartbeat costs an idle silo a few thread
+    /// wake-ups on both ends; etcd's default is 100 ms too.
+    /// </summary>
+    public int HeartbeatIntervalMs { get; init; } = 100;
 
     /// <summary>Snapshot the state machine and compact the log once uncompacted entries exceed this many bytes.</summary>
     public long SnapshotThresholdBytes { get; init; } = 64L * 1024 * 1024;

@@ -67,6 +67,7 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
             new WalOptions { SegmentSizeBytes = _options.WalSegmentSizeBytes }, configuration, _walMetrics);
         _stateMachine = FasterKvStateMachine.Open(Path.Combine(dataDirectory, "kv"), _options.ToStateMachineOptions());
         var driver = new RaftDriver(_options, _storage, _stateMachine, _timeProvider, Metrics, _loggerFactory.CreateLogger<RaftDriver>(), _onFatal);
+        driver.LeadershipChanged += status => LeadershipChanged?.Invoke(status);
         var peers = _options.Members.Where(m => m.Id != _options.NodeId).ToDictionary(m => m.Id, m => m.PeerAddress);
         _mesh = new PeerMesh(_options.NodeId, peers, driver, MeshOptions, _loggerFactory.CreateLogger<PeerMesh>());
         driver.Start(new MeshTransport(_mesh));
@@ -109,6 +110,9 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
     public ulong NodeId => _options.NodeId;
 
     public RaftStatus Status => Running.Status;
+
+    /// <inheritdoc />
+    public event Action<RaftStatus>? LeadershipChanged;
 
     public IKvStateMachine StateMachine => Running.StateMachine;
 

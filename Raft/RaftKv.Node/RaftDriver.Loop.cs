@@ -98,9 +98,17 @@ public sealed partial class RaftDriver
         while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
         ProcessReady();
         _status = _raft.Status;
+        MaybeReportLeadership(_status);
         MaybeFinishTransfers();
         MaybeFinishHandOff();
         ScheduleTick();
+    }
+
+    private void MaybeReportLeadership(RaftStatus status)
+    {
+        if ((status.Role, status.Term, status.Leader) == _reportedLeadership) return;
+        _reportedLeadership = (status.Role, status.Term, status.Leader);
+        LeadershipChanged?.Invoke(status);
     }
 
     private void Handle(Input input)
@@ -108,8 +116,10 @@ public sealed partial class RaftDriver
         switch (input)
         {
             case Input.TickInput tick:
+                Interlocked.Increment(ref _tickInputs);
                 AdvanceClock(tick.Timestamp);
                 _armedTick = long.MaxValue; // the one-shot timer fired; ScheduleTick arms it again
+                _tickDueTimestamp = long.MaxValue;
                 break;
             case Input.Step step:
                 // The ticks that elapsed before the message arrived count first, as if ticks and messages had been

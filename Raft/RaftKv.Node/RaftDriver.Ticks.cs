@@ -8,6 +8,14 @@ namespace RaftKv.Node;
 /// interval that elapsed, measured from a fixed epoch, before it steps a message (stamped when it arrived) or when the
 /// timer fires. The core thus sees the same ticks, in the same order relative to messages, as with a periodic timer;
 /// only the wake-ups in between are gone. An idle leader wakes once per heartbeat interval instead of once per tick.
+/// <para>Who keeps the timer: in a silo (<see cref="Start"/>) the driver thread itself, by waiting for inputs no longer
+/// than until the armed tick; in the simulator (<see cref="Attach"/>) a timer of the <see cref="TimeProvider"/>, whose
+/// callback queues the tick. Both queue the same <c>TickInput</c>, stamped when the tick was found due. The silo does
+/// not use a <see cref="System.Threading.Timer"/> because each firing costs an idle process three or four thread
+/// wake-ups: the .NET timer thread computes due times from <see cref="Environment.TickCount64"/>, which on Linux is
+/// CLOCK_MONOTONIC_COARSE (4 ms resolution on the development machine), so it wakes, finds the timer not yet due,
+/// sleeps a millisecond, and again, before it queues the callback to a thread-pool worker, which then wakes the driver
+/// thread. The driver thread's own timed wait ends on the precise clock.</para>
 /// </summary>
 public sealed partial class RaftDriver
 {
@@ -21,23 +29,66 @@ public sealed partial class RaftDriver
     private long _tickEpoch;
     private long _ticksElapsed;
     private long _armedTick = long.MaxValue;
+    // Thread mode (no _ticker): when the armed tick is due, as a TimeProvider timestamp; long.MaxValue when none is armed.
+    private long _tickDueTimestamp = long.MaxValue;
+    private long _tickInputs;
+
+    /// <summary>How many times the tick timer has fired (ticks queued by the timer or the driver thread), for tests.</summary>
+    internal long TickInputs => Interlocked.Read(ref _tickInputs);
 
     private TimeSpan TickInterval => TimeSpan.FromMilliseconds(_options.TickIntervalMs);
 
     /// <summary>
-    /// Blocks the driver thread until an input is queued (true) or the inbox is completed (false). Unlike blocking on
-    /// the wait's task, this does not spin (Task.Wait spun in sched_yield before sleeping, at every wake-up).
+    /// Blocks the driver thread until an input is queued (true) or the inbox is completed (false); in thread mode, also
+    /// until the armed tick is due, which it then queues as the timer's callback would. Unlike blocking on the wait's
+    /// task, this does not spin (Task.Wait spun in sched_yield before sleeping, at every wake-up).
     /// </summary>
     private bool WaitForInput()
     {
+        // The tick fell due while the loop was busy with inputs that kept coming: queue it now.
+        if (_ticker is null && MillisecondsUntilTick() == 0) QueueTick();
         ValueTask<bool> wait = _inbox.Reader.WaitToReadAsync();
         if (!wait.IsCompleted)
         {
             _inputArrived.Reset();
             wait.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_inputArrived.Set);
-            _inputArrived.Wait();
+            if (!_inputArrived.Wait(_ticker is null ? MillisecondsUntilTick() : Timeout.Infinite))
+            {
+                // The tick is due. Queuing it completes the wait (so does completing the inbox, if stopping).
+                QueueTick();
+                _inputArrived.Wait();
+            }
         }
         return wait.GetAwaiter().GetResult();
+    }
+
+    private void QueueTick() => _inbox.Writer.TryWrite(new Input.TickInput(_time.GetTimestamp()));
+
+    /// <summary>Thread mode: milliseconds until the armed tick is due, rounded up; 0 when due, infinite when none is armed.</summary>
+    private int MillisecondsUntilTick()
+    {
+        if (_tickDueTimestamp == long.MaxValue) return Timeout.Infinite;
+        TimeSpan left = _time.GetElapsedTime(_time.GetTimestamp(), _tickDueTimestamp);
+        return left <= TimeSpan.Zero ? 0 : (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), int.MaxValue);
+    }
+
+    /// <summary>Arms the one-shot tick timer to fire after <paramref name="due"/>: the TimeProvider's timer, or in thread mode the driver thread's wait.</summary>
+    private void ArmTimer(TimeSpan due)
+    {
+        if (due < TimeSpan.Zero) due = TimeSpan.Zero;
+        if (_ticker is null)
+        {
+            _tickDueTimestamp = _time.GetTimestamp() + (long)(due.TotalSeconds * _time.TimestampFrequency);
+            return;
+        }
+        try
+        {
+            _ticker.Change(due, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopping.
+        }
     }
 
     /// <summary>
@@ -81,14 +132,6 @@ public sealed partial class RaftDriver
         if (next >= _armedTick) return;
         _armedTick = next;
         // The timer's clock has millisecond resolution; one more keeps it from firing just before the tick.
-        TimeSpan due = TickInterval * next - _time.GetElapsedTime(_tickEpoch) + TimeSpan.FromMilliseconds(1);
-        try
-        {
-            _ticker!.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Stopping.
-        }
+        ArmTimer(TickInterval * next - _time.GetElapsedTime(_tickEpoch) + TimeSpan.FromMilliseconds(1));
     }
 }

@@ -69,6 +69,8 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private volatile bool _stopped;
     private HardState _savedHardState;
     private TaskCompletionSource<bool>? _handOff;
+    // The role, term and leader last reported to LeadershipChanged.
+    private (RaftRole Role, ulong Term, ulong Leader) _reportedLeadership;
 
     public RaftDriver(NodeOptions options, NodeStorage storage, IKvStateMachine stateMachine, TimeProvider timeProvider, NodeMetrics metrics, ILogger logger,
         Action<Exception> onFatal, RaftDriverSeams? seams = null)
@@ -119,6 +121,9 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
 
     public RaftStatus Status => _status;
 
+    /// <inheritdoc />
+    public event Action<RaftStatus>? LeadershipChanged;
+
     public IKvStateMachine StateMachine => _stateMachine;
 
     /// <summary>The core, for the simulator's checkers (read-only use between steps).</summary>
@@ -142,10 +147,13 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         set => _isolated = value;
     }
 
-    /// <summary>Starts the driver on its own thread (a silo).</summary>
+    /// <summary>
+    /// Starts the driver on its own thread (a silo). The thread keeps the tick timer itself: it waits for inputs until
+    /// the next tick is due (RaftDriver.Ticks.cs), so the <see cref="TimeProvider"/>'s timestamps must follow real time.
+    /// </summary>
     public void Start(IRaftTransport transport)
     {
-        Attach(transport);
+        AttachCore(transport, useTimer: false);
         _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{_options.NodeId}" };
         _thread.Start();
     }
@@ -154,7 +162,9 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     /// Connects the transport and starts the tick timer, without a thread: the caller runs <see cref="RunOnce"/> itself
     /// whenever <see cref="HasPendingInput"/> (the simulator, single-threaded in virtual time).
     /// </summary>
-    public void Attach(IRaftTransport transport)
+    public void Attach(IRaftTransport transport) => AttachCore(transport, useTimer: true);
+
+    private void AttachCore(IRaftTransport transport, bool useTimer)
     {
         if (_transport is not null) throw new InvalidOperationException("the driver is already started");
         _transport = transport;
@@ -163,7 +173,11 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         // Tickless: a one-shot timer armed for the core's next timer (RaftDriver.Ticks.cs), first one tick from now.
         _tickEpoch = _time.GetTimestamp();
         _armedTick = 1;
-        _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(new Input.TickInput(_time.GetTimestamp())), null, TickInterval, Timeout.InfiniteTimeSpan);
+        if (useTimer)
+        {
+            _ticker = _time.CreateTimer(_ => _inbox.Writer.TryWrite(new Input.TickInput(_time.GetTimestamp())), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+        ArmTimer(TickInterval);
     }
 
     // ---- inputs from other threads ---------------------------------------------------------------------------------

@@ -6,13 +6,13 @@ namespace RaftKv.Silo.ClusterPage;
 
 /// <summary>
 /// What this node saw happen, for the cluster page: leader changes (the leader history) and its own role and term
-/// changes (elections). It samples the node's published status a few times a second rather than hooking the driver,
-/// so a change that is undone between two samples can be missed; the page says "as seen by node N".
+/// changes (elections), as the node reports them (<see cref="IRaftKvNode.LeadershipChanged"/>, every change in order);
+/// the page says "as seen by node N". It used to sample the node's status five times a second, which kept an idle silo
+/// waking for nothing and could miss a change undone between two samples.
 /// </summary>
 public sealed class ClusterJournal(IRaftKvNode node, TimeProvider time) : BackgroundService
 {
     public const int Capacity = 50;
-    private static readonly TimeSpan SamplePeriod = TimeSpan.FromMilliseconds(200);
 
     private readonly Lock _lock = new();
     private readonly LinkedList<JournalEntry> _leaders = new();
@@ -27,11 +27,15 @@ public sealed class ClusterJournal(IRaftKvNode node, TimeProvider time) : Backgr
     }
 
     /// <summary>Records what changed since the previous sample. Public for tests.</summary>
-    public void Sample(RaftStatus status)
+    public void Sample(RaftStatus status) => Sample(status, first: false);
+
+    /// <param name="first">The status read when the journal starts: ignored if the node reported a change already.</param>
+    private void Sample(RaftStatus status, bool first)
     {
         DateTimeOffset now = time.GetUtcNow();
         lock (_lock)
         {
+            if (first && _last is not null) return;
             RaftStatus? last = _last;
             _last = status;
             if (last is null || last.Leader != status.Leader || (status.Leader != 0 && last.Term != status.Term && last.Leader == status.Leader))
@@ -57,18 +61,28 @@ public sealed class ClusterJournal(IRaftKvNode node, TimeProvider time) : Backgr
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(SamplePeriod, time);
-        do
+        Action<RaftStatus> record = Sample;
+        node.LeadershipChanged += record;
+        try
         {
             try
             {
-                Sample(node.Status);
+                // Subscribed first, so no change is missed; this read is recorded only if no change was reported
+                // meanwhile (a reported one is at least as new).
+                Sample(node.Status, first: true);
             }
             catch (UnavailableException)
             {
                 // The node is not running (yet, or any more).
             }
+            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            node.LeadershipChanged -= record;
+        }
     }
 }

@@ -4,6 +4,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using RaftKv.Client;
 using RaftKv.Client.Protos;
+using RaftKv.Node;
 using RaftKv.TestingHost;
 
 // Leadership handover, measured from outside on a 3-silo cluster of real processes:
@@ -11,8 +12,9 @@ using RaftKv.TestingHost;
 //             acknowledges as leader (Put with "raftkv-no-forward: 1" sent to the target, repeated until it succeeds);
 //   kill -9:  from SIGKILL of the leader to the first write acknowledged by the cluster (Put sent to the survivors in
 //             turn, followers forwarding), then the killed silo is restarted and caught up before the next trial.
-//   dotnet run -c Release --project bench/RaftKv.LeaderChangeBench -- [--trials 20] [--ports 22000-23999] [--election-timeout-ms 300]
-int trials = 20, electionTimeoutMs = 300;
+//   dotnet run -c Release --project bench/RaftKv.LeaderChangeBench -- [--trials 20] [--ports 22000-23999] [--election-timeout-ms N]
+//                                                                     [--heartbeat-interval-ms N]   (default: NodeOptions' defaults)
+int trials = 20, electionTimeoutMs = new NodeOptions().ElectionTimeoutMs, heartbeatIntervalMs = new NodeOptions().HeartbeatIntervalMs;
 (int First, int Last)? ports = null;
 for (int i = 0; i < args.Length; i++)
 {
@@ -21,16 +23,18 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--trials" when int.TryParse(value, out int t) && t > 0: trials = t; i++; break;
         case "--election-timeout-ms" when int.TryParse(value, out int e) && e > 0: electionTimeoutMs = e; i++; break;
+        case "--heartbeat-interval-ms" when int.TryParse(value, out int h) && h > 0: heartbeatIntervalMs = h; i++; break;
         case "--ports" when value.Split('-') is [var first, var last] && int.TryParse(first, out int f) && int.TryParse(last, out int l) && l > f:
             ports = (f, l + 1); i++; break;
         default:
-            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [--trials 20] [--ports 22000-23999] [--election-timeout-ms 300]");
+            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [--trials 20] [--ports 22000-23999] [--election-timeout-ms N] [--heartbeat-interval-ms N]");
             return 2;
     }
 }
 
-string[] siloArguments = ["--RaftKv:SnapshotThresholdBytes=1048576", "--Logging:LogLevel:Default=Warning", $"--RaftKv:ElectionTimeoutMs={electionTimeoutMs}"];
-Console.WriteLine($"3 silos, election timeout {electionTimeoutMs} ms, heartbeat 50 ms, {trials} trials of each kind; probe writes every ~1 ms");
+string[] siloArguments = ["--RaftKv:SnapshotThresholdBytes=1048576", "--Logging:LogLevel:Default=Warning", $"--RaftKv:ElectionTimeoutMs={electionTimeoutMs}",
+    $"--RaftKv:HeartbeatIntervalMs={heartbeatIntervalMs}"];
+Console.WriteLine($"3 silos, election timeout {electionTimeoutMs} ms, heartbeat {heartbeatIntervalMs} ms, {trials} trials of each kind; probe writes every ~1 ms");
 await using var cluster = new SiloProcessCluster(3, siloArguments, ports);
 TimeSpan deadline = TimeSpan.FromSeconds(120);
 await cluster.WaitForLeaderAsync(deadline);

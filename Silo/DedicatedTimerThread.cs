@@ -1,0 +1,193 @@
+using System.Diagnostics;
+
+namespace RaftKv.Silo;
+
+/// <summary>
+/// A <see cref="TimeProvider"/> whose timers are kept by one dedicated thread, which sleeps until the earliest due time
+/// on the precise clock and then queues the due callbacks to the thread pool, as <see cref="System.Threading.Timer"/>
+/// does. Timestamps and wall-clock time are the system's.
+/// </summary>
+/// <remarks>
+/// Why: on Linux the .NET timer thread computes due times from <see cref="Environment.TickCount64"/>, which is
+/// CLOCK_MONOTONIC_COARSE (4 ms resolution on the development machine). It wakes when the kernel's precise timeout
+/// ends, finds the timer not yet due by its coarse clock, sleeps 1 ms, often twice more, before it queues the callback;
+/// and the thread-pool worker that runs the callback wakes it once more to arm the next timer. An idle silo fires about
+/// 15 timers a second through Orleans' membership timers alone (the thread-pool stall detector every 100 ms, the probes,
+/// the local health monitor), so its timer thread woke 60-80 times a second; this thread wakes once per firing. The
+/// silo registers it as its <see cref="TimeProvider"/> (Orleans' timers and delays resolve it from DI).
+/// <para>Semantics follow <see cref="System.Threading.Timer"/>: one-shot or periodic (the next period counts from the
+/// firing; periods missed while the thread could not run are skipped), callbacks on the thread pool (a slow callback
+/// does not delay other timers, and periodic callbacks may overlap), the creator's <see cref="ExecutionContext"/>
+/// unless its flow is suppressed, and <see cref="ITimer.Change"/> and disposal from any thread. A timer that is neither
+/// disposed nor referenced keeps firing (the provider holds it while it is armed), like a System.Threading.Timer held
+/// by a running callback; Orleans and RaftKv dispose theirs.</para>
+/// </remarks>
+public sealed class DedicatedTimerThread : TimeProvider, IDisposable
+{
+    // A Monitor (not System.Threading.Lock): the thread sleeps in Monitor.Wait and arming an earlier timer pulses it.
+    private readonly object _lock = new();
+    // Armed timers by due timestamp. Re-arming or disposing leaves the old entry behind; it is skipped (its version no
+    // longer matches) when it comes due, and the queue is rebuilt when such entries outnumber the armed timers.
+    private readonly PriorityQueue<(Timer Timer, long Version), long> _due = new();
+    private readonly HashSet<Timer> _armed = [];
+    private readonly string _threadName;
+    private Thread? _thread;
+    // The due timestamp the thread sleeps until (long.MaxValue: no timer armed); an earlier timer wakes it.
+    private long _sleepingUntil = long.MaxValue;
+    private bool _disposed;
+
+    public DedicatedTimerThread(string threadName = "raftkv-timers")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(threadName);
+        _threadName = threadName;
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var timer = new Timer(this, callback, state, ExecutionContext.Capture());
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    /// <summary>Stops the thread; armed timers never fire again.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            _due.Clear();
+            _armed.Clear();
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    private static long ToTimestampTicks(TimeSpan span) =>
+        (long)Math.Min(span.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond, long.MaxValue / 4);
+
+    private bool Change(Timer timer, TimeSpan dueTime, TimeSpan period)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(dueTime, Timeout.InfiniteTimeSpan);
+        ArgumentOutOfRangeException.ThrowIfLessThan(period, Timeout.InfiniteTimeSpan);
+        lock (_lock)
+        {
+            if (_disposed || timer.Disposed) return false;
+            timer.Version++;
+            timer.PeriodTicks = period == Timeout.InfiniteTimeSpan || period == TimeSpan.Zero ? 0 : ToTimestampTicks(period);
+            if (dueTime == Timeout.InfiniteTimeSpan)
+            {
+                _armed.Remove(timer);
+                return true;
+            }
+            Arm(timer, Stopwatch.GetTimestamp() + ToTimestampTicks(dueTime));
+            return true;
+        }
+    }
+
+    private void Dispose(Timer timer)
+    {
+        lock (_lock)
+        {
+            timer.Disposed = true;
+            timer.Version++;
+            _armed.Remove(timer);
+        }
+    }
+
+    // Under _lock.
+    private void Arm(Timer timer, long due)
+    {
+        _armed.Add(timer);
+        _due.Enqueue((timer, timer.Version), due);
+        if (_due.Count > 2 * _armed.Count + 64) RebuildQueue();
+        if (due >= _sleepingUntil) return;
+        if (_thread is null)
+        {
+            _thread = new Thread(Run) { IsBackground = true, Name = _threadName };
+            _thread.Start();
+        }
+        else
+        {
+            Monitor.Pulse(_lock);
+        }
+    }
+
+    // Under _lock: drops the entries of timers re-armed or disposed since.
+    private void RebuildQueue()
+    {
+        var live = new List<((Timer, long), long)>(_armed.Count);
+        while (_due.TryDequeue(out (Timer Timer, long Version) entry, out long due))
+        {
+            if (entry.Version == entry.Timer.Version && _armed.Contains(entry.Timer)) live.Add((entry, due));
+        }
+        _due.EnqueueRange(live);
+    }
+
+    private void Run()
+    {
+        lock (_lock)
+        {
+            while (!_disposed)
+            {
+                long now = Stopwatch.GetTimestamp();
+                while (_due.TryPeek(out (Timer Timer, long Version) entry, out long due) && due <= now)
+                {
+                    _due.Dequeue();
+                    Timer timer = entry.Timer;
+                    if (entry.Version != timer.Version || !_armed.Contains(timer)) continue;
+                    if (timer.PeriodTicks > 0)
+                    {
+                        // Periods missed while this thread could not run are skipped, as System.Threading.Timer does.
+                        long next = due + timer.PeriodTicks;
+                        _due.Enqueue((timer, timer.Version), next > now ? next : now + timer.PeriodTicks);
+                    }
+                    else
+                    {
+                        _armed.Remove(timer);
+                    }
+                    ThreadPool.UnsafeQueueUserWorkItem(timer, preferLocal: false);
+                }
+                if (_due.TryPeek(out _, out long earliest))
+                {
+                    _sleepingUntil = earliest;
+                    // Rounded up: waking a little late fires the timer; waking early would only sleep again.
+                    double milliseconds = Math.Ceiling((earliest - now) * 1000.0 / Stopwatch.Frequency);
+                    Monitor.Wait(_lock, (int)Math.Min(milliseconds, int.MaxValue - 1));
+                }
+                else
+                {
+                    _sleepingUntil = long.MaxValue;
+                    Monitor.Wait(_lock);
+                }
+            }
+        }
+    }
+
+    private sealed class Timer(DedicatedTimerThread owner, TimerCallback callback, object? state, ExecutionContext? context) : ITimer, IThreadPoolWorkItem
+    {
+        private static readonly ContextCallback RunCallback = static timer => ((Timer)timer!).Invoke();
+
+        // Guarded by the owner's lock.
+        public long Version;
+        public long PeriodTicks;
+        public bool Disposed;
+
+        public bool Change(TimeSpan dueTime, TimeSpan period) => owner.Change(this, dueTime, period);
+
+        public void Dispose() => owner.Dispose(this);
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+
+        void IThreadPoolWorkItem.Execute()
+        {
+            if (context is null) Invoke();
+            else ExecutionContext.Run(context, RunCallback, this);
+        }
+
+        private void Invoke() => callback(state);
+    }
+}
