@@ -124,7 +124,7 @@ public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordSto
         var session = store.RentReader();
         try
         {
-            byte[]? record = FasterStore.Read(session, key.Span, 0);
+            byte[]? record = store.Read(session, key.Span, 0);
             return record is null ? null : new KvEntry(key, record.AsMemory(FasterStore.VersionBytes), FasterStore.ParseVersion(record));
         }
         finally

@@ -97,29 +97,41 @@ internal sealed class FasterStore
         }
     }
 
-    /// <summary>Reads the record of <paramref name="key"/>: versions then value. Waits for disk I/O if the record is not in memory.</summary>
-    public static byte[]? Read(KvSession session, ReadOnlySpan<byte> key, long serialNo)
+    /// <summary>
+    /// Reads the record of <paramref name="key"/>: versions then value. Waits for disk I/O if the record is not in
+    /// memory. Safe while log compaction runs on another thread.
+    /// </summary>
+    /// <remarks>
+    /// Compaction copies each live record of a range to the tail, then moves the log's begin address past the range.
+    /// A read that found the key's old address (in the index just before the copy replaced it, or on disk, waiting
+    /// for its I/O outside FASTER's epoch) and checks it after the move is told "not found", though the key lives at
+    /// the tail. So a "not found" from a read during which the begin address moved is read again; one during which it
+    /// did not move is the truth (compaction moves it only after the copies are in the index).
+    /// </remarks>
+    public byte[]? Read(KvSession session, ReadOnlySpan<byte> key, long serialNo)
     {
-        SpanByte input = default;
-        SpanByteAndMemory output = default;
-        var status = session.Read(key, ref input, ref output, Empty.Default, serialNo);
-        return CompleteRead(session, status, ref output);
+        while (true)
+        {
+            long begin = Kv.Log.BeginAddress;
+            SpanByte input = default;
+            SpanByteAndMemory output = default;
+            var status = session.Read(key, ref input, ref output, Empty.Default, serialNo);
+            if (status.IsPending) CompletePendingRead(session, ref status, ref output);
+            if (!status.NotFound || Kv.Log.BeginAddress == begin) return TakeOutput(status, ref output);
+            output.Memory?.Dispose();
+        }
     }
 
-    /// <summary>Waits for a read that went to disk, then takes its output.</summary>
-    private static byte[]? CompleteRead(KvSession session, Status status, ref SpanByteAndMemory output)
+    /// <summary>Waits for a read that went to disk and takes its status and output.</summary>
+    private static void CompletePendingRead(KvSession session, ref Status status, ref SpanByteAndMemory output)
     {
-        if (status.IsPending)
+        session.CompletePendingWithOutputs(out var completed, wait: true);
+        using (completed)
         {
-            session.CompletePendingWithOutputs(out var completed, wait: true);
-            using (completed)
-            {
-                Invariant(completed.Next(), "a pending read completed without an output");
-                status = completed.Current.Status;
-                output = completed.Current.Output;
-            }
+            Invariant(completed.Next(), "a pending read completed without an output");
+            status = completed.Current.Status;
+            output = completed.Current.Output;
         }
-        return TakeOutput(status, ref output);
     }
 
     /// <summary>Reads the record stored at a log address (used by snapshots, which know where each live record is).</summary>
@@ -129,7 +141,8 @@ internal sealed class FasterStore
         SpanByteAndMemory output = default;
         var readOptions = ReadOptionsAt(address);
         var status = session.ReadAtAddress(ref input, ref output, ref readOptions, Empty.Default, 0);
-        return CompleteRead(session, status, ref output);
+        if (status.IsPending) CompletePendingRead(session, ref status, ref output);
+        return TakeOutput(status, ref output);
     }
 
     // FASTER 2.6.5 gives ReadOptions.StartAddress a non-public setter, yet ReadAtAddress reads the address from it.
