@@ -231,7 +231,19 @@ public sealed class Nemesis(ChaosCluster cluster, FaultTimeline timeline)
                 }
                 int target = RandomNode();
                 string role = members.LeaderId == (ulong)target ? " (the leader)" : "";
-                if (await AdminAsync(kind, $"remove node {target}", (admin, t) => admin.MemberRemoveAsync((ulong)target, t)).ConfigureAwait(false) is null) return null;
+                if (await AdminAsync(kind, $"remove node {target}", (admin, t) => admin.MemberRemoveAsync((ulong)target, t)).ConfigureAwait(false) is null)
+                {
+                    // A failed removal may still have been committed (the leader changed after proposing it): then the
+                    // node is out of the configuration and must be healed like a removed one, or it stays out for good.
+                    MembershipResponse? after = null;
+                    for (var settle = System.Diagnostics.Stopwatch.StartNew(); after is null && settle.Elapsed < RejoinTimeout;)
+                    {
+                        after = await AdminAsync(kind, "list members", (admin, t) => admin.MemberListAsync(t)).ConfigureAwait(false);
+                        if (after is null) await Task.Delay(200).ConfigureAwait(false); // until a leader answers
+                    }
+                    if (after is null || after.Members.Any(m => m.Id == (ulong)target && m.Voter)) return null;
+                    timeline.Add(FaultPhase.Note, kind, $"the failed removal of node {target} was applied nonetheless");
+                }
                 timeline.Add(FaultPhase.Start, kind, $"node {target}{role} removed from the configuration and left running");
                 return async () =>
                 {
