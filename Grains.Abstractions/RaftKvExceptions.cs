@@ -133,6 +133,13 @@ public sealed class RaftKvSessionExpiredException : RaftKvException
 
     [Id(0)] public ulong SessionId { get; init; }
 
+    /// <summary>
+    /// True when this write had already been sent once in the same call, and that attempt may have been applied
+    /// before the session expired (it failed with a timeout or unavailability, not with a refusal). The caller must
+    /// then treat the write as in doubt, not as refused, and must not send it again under another session.
+    /// </summary>
+    [Id(1)] public bool InDoubt { get; init; }
+
     public override bool IsRetryable => false;
 }
 

@@ -50,9 +50,11 @@ public sealed class KvGrain(RaftLeaderRouter router, RaftNodeDirectory directory
                 sessions.Return(lease);
                 return result;
             }
-            catch (RaftKvSessionExpiredException) when (attempt == 1)
+            catch (RaftKvSessionExpiredException expired) when (attempt == 1 && !expired.InDoubt)
             {
-                // A pooled session idle past the timeout: the write was not applied under it. Take a fresh one.
+                // A pooled session idle past the timeout: the write was not applied under it. Take a fresh one. Not
+                // when the router had sent the write before and that attempt may have been applied (InDoubt): a fresh
+                // session would apply it a second time.
             }
             // Any other failure leaves the outcome of this sequence number open; the session is not reused.
         }

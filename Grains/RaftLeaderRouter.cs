@@ -27,6 +27,9 @@ public sealed partial class RaftLeaderRouter(
         long start = timeProvider.GetTimestamp();
         ulong leader = LocalView();
         Exception? last = null;
+        // After an attempt that may have proposed the request (it failed other than by a refusal), a later "session
+        // expired" does not mean the write was not applied: it may have been, before the session expired.
+        bool earlierAttemptMayHaveProposed = false;
         for (int attempt = 1; ; attempt++)
         {
             bool followHintAtOnce = false;
@@ -48,14 +51,20 @@ public sealed partial class RaftLeaderRouter(
                 {
                     // A node that lost leadership names its successor when it knows one: go there next (after the backoff).
                     last = unavailable;
+                    earlierAttemptMayHaveProposed = true;
                     leader = unavailable.LeaderNodeId;
                 }
                 catch (Exception e) when (e is OrleansMessageRejectionException or TimeoutException)
                 {
                     // The silo went away or did not answer; what it hosted may have changed.
                     last = e;
+                    earlierAttemptMayHaveProposed = true;
                     directory.Forget(silo);
                     leader = 0;
+                }
+                catch (RaftKvSessionExpiredException expired) when (earlierAttemptMayHaveProposed && !expired.InDoubt)
+                {
+                    throw new RaftKvSessionExpiredException(expired.SessionId) { InDoubt = true };
                 }
             }
             else
@@ -68,7 +77,8 @@ public sealed partial class RaftLeaderRouter(
             if (elapsed.TotalMilliseconds >= _options.LeaderRetryTimeoutMs)
             {
                 LogGaveUp(logger, attempt, (long)elapsed.TotalMilliseconds, last.Message);
-                throw new RaftKvUnavailableException($"no leader could serve the request within {_options.LeaderRetryTimeoutMs} ms ({last.Message}); retry");
+                // The last leader named (0 if none), so a caller can pass it on as its leader hint.
+                throw new RaftKvUnavailableException($"no leader could serve the request within {_options.LeaderRetryTimeoutMs} ms ({last.Message}); retry", leader);
             }
             if (!followHintAtOnce)
             {
