@@ -52,16 +52,42 @@ internal static class ClusterBenchmark
         using IHost? orleansClient = orleans ? await cluster.StartOrleansClientAsync(TimeSpan.FromSeconds(60)) : null;
         IClusterClient? grains = orleansClient?.Services.GetRequiredService<IClusterClient>();
         string via = orleans ? "KV grains (Orleans client)" : "gRPC gateway";
+        // --metrics also prints, per silo, how the writes turned into Raft work (batches, fsyncs, mesh messages).
+        bool metrics = args.Contains("--metrics");
+        // --warmup S first runs S seconds of the writes (at --in-flight, or 256) and reads and throws the numbers away:
+        // for several seconds after a silo starts, tiered JIT recompiles its hot code on a background thread, and on
+        // this 2-core machine that CPU lands in the first measurement (20-60% of a silo's samples in perf), more of it
+        // the more code a path runs.
+        double warmup = BenchmarkArguments.Option(args, "--warmup", 0);
+        if (warmup > 0)
+        {
+            int warmupInFlight = inFlight > 0 ? inFlight : 256;
+            await (grains is null
+                ? RunLoadAsync(cluster, warmupInFlight, warmup,
+                    (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value))
+                : RunLoadAsync(warmupInFlight, warmup, (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").PutAsync(value)));
+            await (grains is null
+                ? RunLoadAsync(cluster, warmupInFlight, warmup / 2,
+                    (client, worker, i) => client.GetAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}")))
+                : RunLoadAsync(warmupInFlight, warmup / 2, (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").GetAsync()));
+            Console.Error.WriteLine($"(warmed up for {warmup:F0}s of writes and {warmup / 2:F0}s of reads)");
+        }
         foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 1, 16, 64, 256 })
         {
             string before = await LeadershipAsync(cluster);
             CpuTimes cpu = CpuTimes.Sample(cluster);
+            SiloMetrics? metricsBefore = metrics ? await SiloMetrics.SampleAsync(cluster) : null;
             (long count, double elapsed, double[] latencies) = grains is null
                 ? await RunLoadAsync(cluster, concurrency, seconds,
                     (client, worker, i) => client.PutAsync(System.Text.Encoding.UTF8.GetBytes($"bench-{worker}-{i % 1000}"), value))
                 : await RunLoadAsync(concurrency, seconds,
                     (worker, i) => grains.GetKvGrain($"bench-{worker}-{i % 1000}").PutAsync(value));
             Console.WriteLine($"writes via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} writes/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  ({count:N0} in {elapsed:F1}s)  {cpu.PerOperation(cluster, count)}{LeaderChange(before, await LeadershipAsync(cluster))}");
+            if (metricsBefore is not null)
+            {
+                Console.WriteLine(metricsBefore.PerOperation(await SiloMetrics.SampleAsync(cluster), count));
+                Console.WriteLine(await SessionGrainPlacementAsync(cluster));
+            }
         }
         foreach (int concurrency in inFlight > 0 ? [inFlight] : new[] { 16, 64 })
         {
@@ -87,6 +113,23 @@ internal static class ClusterBenchmark
         }
         if (failovers.Count == 0) return;
         Console.WriteLine($"failover after kill -9 of the leader ({failoverTrials} trials, default timeouts): p50={Percentiles.NearestRank(failovers, 0.50):F0}ms p99={Percentiles.NearestRank(failovers, 0.99):F0}ms max={failovers.Max():F0}ms");
+    }
+
+    /// <summary>
+    /// Where the silos host session grains (<c>ClientSessionGrain</c> activations per node), asked through an Orleans
+    /// client after a gRPC load: a gateway whose clients' session grains live on another silo pays an Orleans hop
+    /// there and back on every write.
+    /// </summary>
+    private static async Task<string> SessionGrainPlacementAsync(SiloProcessCluster cluster)
+    {
+        using IHost client = await cluster.StartOrleansClientAsync(TimeSpan.FromSeconds(60));
+        var management = client.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0);
+        SimpleGrainStatistic[] statistics = await management.GetSimpleGrainStatistics();
+        var nodeOfPort = cluster.OrleansSiloEndpoints.Zip(cluster.Members).ToDictionary(p => p.First.Port, p => p.Second.Id);
+        var sessions = statistics.Where(s => s.GrainType.Contains("ClientSession", StringComparison.Ordinal))
+            .GroupBy(s => nodeOfPort.GetValueOrDefault(s.SiloAddress.Endpoint.Port))
+            .Select(g => $"node {g.Key}: {g.Sum(s => s.ActivationCount)}");
+        return "  session grain activations: " + string.Join(", ", sessions.DefaultIfEmpty("none"));
     }
 
     /// <summary>"leader N term T" as the silos report it, to show whether leadership moved during a measurement.</summary>
