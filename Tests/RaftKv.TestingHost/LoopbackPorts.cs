@@ -32,7 +32,7 @@ public static class LoopbackPorts
                 throw new InvalidOperationException($"no {count} free loopback ports in {first}-{last - 1} (RAFTKV_TEST_PORTS confines them)");
             }
             int port = Random.Shared.Next(first, last);
-            if (IsFree(port) && TryReserve(port)) ports.Add(port);
+            if (TryReserve(port)) ports.Add(port);
         }
         return [.. ports];
     }
@@ -46,7 +46,7 @@ public static class LoopbackPorts
             {
                 Reserved.Add(new FileStream(Path.Combine(LockDirectory, port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                     FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
-                return IsFree(port); // a process that does not reserve (or one that reserved before exiting) may hold it
+                return IsFree(port); // a process that does not reserve may hold it; then the lock keeps this one from trying it again
             }
             catch (IOException)
             {
