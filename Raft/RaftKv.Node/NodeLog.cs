@@ -23,6 +23,9 @@ internal static partial class NodeLog
     [LoggerMessage(EventId = 1105, Level = LogLevel.Information, Message = "node {NodeId} compacted its FASTER log from {BeforeMb} MB to {AfterMb} MB in {ElapsedMs} ms {Note}")]
     public static partial void StoreLogCompacted(ILogger logger, ulong nodeId, long beforeMb, long afterMb, long elapsedMs, string note);
 
+    [LoggerMessage(EventId = 1107, Level = LogLevel.Warning, Message = "the monotonic clock went back by {BackMs:F0} ms; the node's timers are moved back with it (a real monotonic clock never does this: is the clock faked?)")]
+    public static partial void ClockWentBack(ILogger logger, double backMs);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "node {NodeId} stopped in {TotalMs} ms: peer mesh {MeshMs} ms, driver loop and FASTER checkpoint {DriverMs} ms, storage {StorageMs} ms")]
     public static partial void Stopped(ILogger logger, ulong nodeId, long totalMs, long meshMs, long driverMs, long storageMs);
 

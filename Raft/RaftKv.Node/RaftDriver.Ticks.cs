@@ -32,6 +32,9 @@ public sealed partial class RaftDriver
     // Thread mode (no _ticker): when the armed tick is due, as a TimeProvider timestamp; long.MaxValue when none is armed.
     private long _tickDueTimestamp = long.MaxValue;
     private long _tickInputs;
+    // The driver's latest reading of the clock (see ReadClock); long.MinValue before the first.
+    private long _clock = long.MinValue;
+    private long _clockJumpsBack;
 
     /// <summary>How many times the tick timer has fired (ticks queued by the timer or the driver thread), for tests.</summary>
     internal long TickInputs => Interlocked.Read(ref _tickInputs);
@@ -67,8 +70,9 @@ public sealed partial class RaftDriver
     /// <summary>Thread mode: milliseconds until the armed tick is due, rounded up; 0 when due, infinite when none is armed.</summary>
     private int MillisecondsUntilTick()
     {
+        long now = ReadClock();
         if (_tickDueTimestamp == long.MaxValue) return Timeout.Infinite;
-        TimeSpan left = _time.GetElapsedTime(_time.GetTimestamp(), _tickDueTimestamp);
+        TimeSpan left = _time.GetElapsedTime(now, _tickDueTimestamp);
         return left <= TimeSpan.Zero ? 0 : (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), int.MaxValue);
     }
 
@@ -104,6 +108,9 @@ public sealed partial class RaftDriver
     /// </summary>
     private void AdvanceClock(long timestamp)
     {
+        // A stamp never lies ahead of the clock read after it, unless the clock went back in between (see ReadClock):
+        // such a stamp belongs to the old timeline and would count the jump as elapsed ticks.
+        timestamp = Math.Min(timestamp, ReadClock());
         long target = _time.GetElapsedTime(_tickEpoch, timestamp).Ticks / TickInterval.Ticks;
         if (_armedTick != long.MaxValue && target > _armedTick + LateTicksCounted)
         {
@@ -119,6 +126,33 @@ public sealed partial class RaftDriver
         MaybePublishSample((int)Math.Min(due, int.MaxValue));
     }
 
+    /// <summary>How many times the driver found its clock had gone back, for tests.</summary>
+    internal long ClockJumpsBack => Interlocked.Read(ref _clockJumpsBack);
+
+    /// <summary>
+    /// Reads the clock, and when it reads earlier than the driver's previous reading, moves every deadline the driver
+    /// keeps as a timestamp (the tick epoch, the armed tick, the start of each waiting read) back by as much.
+    /// <para>A monotonic clock never goes back, but CLOCK_MONOTONIC faked by libfaketime (the chaos harness's clock
+    /// fault) does, and a deadline left in the old timeline then lies as far in the future as the clock jumped: the
+    /// driver would sleep that long and the core would not tick, so a leader sends no heartbeats and a follower neither
+    /// campaigns nor grants pre-votes (its leader seems alive). Rebasing loses at most the real time between the two
+    /// readings (one wait, at most <see cref="MaxSleepTicks"/> ticks); the core's tick count never goes back.</para>
+    /// </summary>
+    private long ReadClock()
+    {
+        long now = _time.GetTimestamp();
+        long previous = _clock;
+        _clock = now;
+        if (now >= previous || previous == long.MinValue) return now;
+        long back = previous - now;
+        _tickEpoch -= back;
+        if (_tickDueTimestamp != long.MaxValue) _tickDueTimestamp -= back;
+        foreach ((ulong id, (TaskCompletionSource<ulong> done, long start)) in _reads.ToArray()) _reads[id] = (done, start - back);
+        Interlocked.Increment(ref _clockJumpsBack);
+        NodeLog.ClockWentBack(_logger, TimeSpan.FromSeconds(back / (double)_time.TimestampFrequency).TotalMilliseconds);
+        return now;
+    }
+
     /// <summary>
     /// After each loop iteration: makes sure the timer fires no later than the tick at which the core's next timer is
     /// due (every tick while reads wait, for their timeout). A timer armed earlier is left alone: it fires, finds
@@ -132,6 +166,6 @@ public sealed partial class RaftDriver
         if (next >= _armedTick) return;
         _armedTick = next;
         // The timer's clock has millisecond resolution; one more keeps it from firing just before the tick.
-        ArmTimer(TickInterval * next - _time.GetElapsedTime(_tickEpoch) + TimeSpan.FromMilliseconds(1));
+        ArmTimer(TickInterval * next - _time.GetElapsedTime(_tickEpoch, ReadClock()) + TimeSpan.FromMilliseconds(1));
     }
 }
