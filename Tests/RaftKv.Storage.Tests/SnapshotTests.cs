@@ -116,6 +116,32 @@ public sealed class SnapshotTests
     }
 
     [Fact]
+    public void A_local_snapshot_and_a_transfer_of_the_same_snapshot_do_not_write_into_each_others_file()
+    {
+        // A follower starts writing its own snapshot at its applied index (the driver's background snapshot) while
+        // the leader's snapshot of that same index, hence the same file name, arrives in chunks. Each writer must
+        // have a temp file of its own: the one that commits publishes exactly the bytes it wrote.
+        byte[] data = Payload(10_000, 7);
+        (SimulatedFileSystem fs, SnapshotStore leader, SnapshotStore follower) = TwoNodes(data);
+        SnapshotWriter local = follower.BeginWrite(Meta(100, 3));
+        local.Write(data.AsSpan(0, 3000));
+
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(chunker.ReadChunk(0)).Outcome);
+
+        local.Write(data.AsSpan(3000));
+        local.Commit();
+        Assert.Equal(data, follower.ReadLatestData());
+        Assert.Equal(ChunkOutcome.Stale, receiver.Accept(chunker.ReadChunk(1000)).Outcome);
+
+        fs.Crash();
+        SnapshotStore reopened = SnapshotStore.Open(fs, "/follower/snapshots");
+        Assert.Equal(Meta(100, 3), reopened.Latest);
+        Assert.Equal(data, reopened.ReadLatestData());
+    }
+
+    [Fact]
     public void A_transfer_with_a_dropped_chunk_resumes_and_yields_identical_bytes()
     {
         byte[] data = Payload(10_000, 9);

@@ -33,6 +33,10 @@ public sealed class SnapshotStore
     private readonly IFileSystem _fileSystem;
     private readonly string _directory;
 
+    // Each writer gets a temp file of its own: a snapshot this node is writing and the same snapshot (same index and
+    // term, so the same final name) arriving from the leader must not write into one file.
+    private long _nextTempNumber;
+
     private SnapshotStore(IFileSystem fileSystem, string directory)
     {
         _fileSystem = fileSystem;
@@ -97,7 +101,8 @@ public sealed class SnapshotStore
     {
         ArgumentNullException.ThrowIfNull(metadata);
         string finalPath = Path.Combine(_directory, FileName(metadata));
-        return new SnapshotWriter(this, metadata, finalPath, _fileSystem.Open(finalPath + TempExtension, FileOpenMode.OpenOrCreate));
+        string tempPath = string.Create(CultureInfo.InvariantCulture, $"{finalPath}.{++_nextTempNumber}{TempExtension}");
+        return new SnapshotWriter(this, metadata, finalPath, tempPath, _fileSystem.Open(tempPath, FileOpenMode.OpenOrCreate));
     }
 
     /// <summary>Publishes a snapshot held in memory (<see cref="BeginWrite"/>, one write, commit).</summary>
@@ -198,17 +203,19 @@ public sealed class SnapshotWriter : IDisposable
 {
     private readonly SnapshotStore _store;
     private readonly string _finalPath;
+    private readonly string _tempPath;
     private readonly IFileHandle _handle;
     private readonly long _dataOffset;
     private uint _fileCrcState = Crc32C.InitialState;
     private uint _dataCrcState = Crc32C.InitialState;
     private bool _done;
 
-    internal SnapshotWriter(SnapshotStore store, SnapshotMetadata metadata, string finalPath, IFileHandle handle)
+    internal SnapshotWriter(SnapshotStore store, SnapshotMetadata metadata, string finalPath, string tempPath, IFileHandle handle)
     {
         _store = store;
         Metadata = metadata;
         _finalPath = finalPath;
+        _tempPath = tempPath;
         _handle = handle;
         try
         {
@@ -255,7 +262,7 @@ public sealed class SnapshotWriter : IDisposable
         _handle.Flush();
         _handle.Dispose();
         _done = true;
-        _store.Publish(this, _finalPath + ".tmp", _finalPath, _dataOffset);
+        _store.Publish(this, _tempPath, _finalPath, _dataOffset);
     }
 
     public void Dispose()
@@ -266,6 +273,6 @@ public sealed class SnapshotWriter : IDisposable
         }
         _done = true;
         _handle.Dispose();
-        _store.DeleteTemp(_finalPath + ".tmp");
+        _store.DeleteTemp(_tempPath);
     }
 }
