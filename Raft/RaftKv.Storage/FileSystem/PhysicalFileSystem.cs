@@ -50,8 +50,10 @@ public sealed class PhysicalFileSystem : IFileSystem
         {
             return;
         }
-        // .NET refuses to open a directory as a file, so go to libc: open(O_RDONLY | O_DIRECTORY), fsync, close.
-        int fd = Native.Open(directory, Native.ORdOnly | (OperatingSystem.IsLinux() ? Native.ODirectoryLinux : 0));
+        // .NET refuses to open a directory as a file, so go to libc: open(O_RDONLY), fsync, close. No O_DIRECTORY: its
+        // value differs between architectures (0x10000 on Linux x64 is O_DIRECT on arm64, whose O_DIRECTORY is 0x4000),
+        // and it only guards against the path being a file, which the callers' paths never are.
+        int fd = Native.Open(directory, Native.ORdOnly);
         if (fd < 0)
         {
             throw new IOException($"open({directory}) for directory fsync failed: errno {Marshal.GetLastPInvokeError()}");
@@ -102,9 +104,6 @@ public sealed class PhysicalFileSystem : IFileSystem
     private static partial class Native
     {
         public const int ORdOnly = 0;
-
-        // O_DIRECTORY is 0x10000 on Linux x64/arm64; elsewhere opening O_RDONLY on a directory works without it.
-        public const int ODirectoryLinux = 0x10000;
 
         [DllImport("libc", EntryPoint = "open", SetLastError = true)]
         public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
