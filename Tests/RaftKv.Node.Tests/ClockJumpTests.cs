@@ -35,6 +35,28 @@ public sealed class ClockJumpTests
     }
 
     [Fact]
+    public async Task A_follower_whose_clock_jumped_ahead_and_back_still_joins_the_election_after_its_leader_dies()
+    {
+        var clocks = new Dictionary<ulong, SteppedClock> { [1] = new(), [2] = new(), [3] = new() };
+        await using var cluster = new InMemoryNodeCluster(3, time: id => clocks[id]);
+        ulong leader = await SettledLeaderAsync(cluster);
+        ulong jumped = cluster.Running.Select(d => d.NodeId).First(id => id != leader);
+
+        // libfaketime's clock fault: the offset is set, then cleared.
+        clocks[jumped].Step(Jump);
+        long ticks = cluster[jumped].TickInputs;
+        await Eventually.TrueAsync(() => cluster[jumped].TickInputs > ticks + 3, "the follower ticks after the jump ahead");
+        clocks[jumped].Step(-Jump);
+        ticks = cluster[jumped].TickInputs;
+        await Eventually.TrueAsync(() => cluster[jumped].TickInputs > ticks + 3, "the follower ticks after the jump back");
+
+        var failover = Stopwatch.StartNew();
+        await cluster.StopAsync(leader);
+        ulong next = await cluster.WaitForLeaderAsync(id => id != leader);
+        Assert.True(failover.Elapsed < Jump / 4, $"failover took {failover.Elapsed.TotalMilliseconds:F0} ms");
+    }
+
+    [Fact]
     public async Task A_leader_whose_clock_went_back_keeps_sending_heartbeats()
     {
         var clocks = new Dictionary<ulong, SteppedClock> { [1] = new(), [2] = new(), [3] = new() };
