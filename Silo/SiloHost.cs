@@ -130,6 +130,8 @@ public static class SiloHost
                 silo.Configure<SiloMessagingOptions>(messaging => messaging.MaxMessageBodySize = limits.OrleansMaxMessageBodyBytes);
             }
         });
+        // Orleans' own handler would FailFast the whole process, Raft node included (see OrleansFatalErrorHandler).
+        builder.Services.Replace(ServiceDescriptor.Singleton<Orleans.Runtime.IFatalErrorHandler, OrleansFatalErrorHandler>());
         // Peers never close their streams into this silo, so a graceful stop must not wait the host's default 30 s.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs));
 

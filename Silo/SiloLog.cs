@@ -22,6 +22,9 @@ internal static partial class SiloLog
     [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "node {NodeId} was asked to stop while starting; stopped")]
     public static partial void StoppedWhileStarting(ILogger logger, ulong nodeId);
 
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Critical, Message = "Orleans gave up on this silo ({Sender}: {Context}); stopping the process for its supervisor to restart it (exit code 75): the Raft node hands off leadership if it leads and closes its log")]
+    public static partial void OrleansGaveUp(ILogger logger, string sender, string context, Exception? error);
+
     [LoggerMessage(EventId = 4007, Level = LogLevel.Critical, Message = "node {NodeId} failed to start or stopped with an error")]
     public static partial void FailedToStart(ILogger logger, ulong nodeId, Exception error);
 }

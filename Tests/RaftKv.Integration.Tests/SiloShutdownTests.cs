@@ -59,5 +59,54 @@ public sealed class SiloShutdownTests
         Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode} (fully started before the stop: {startedBeforeStop}); the silo's log ends:\n{Tail(cluster.Log(1))}");
     }
 
+    [Fact]
+    public async Task A_silo_that_Orleans_declares_dead_stops_gracefully_for_a_restart_and_the_others_keep_serving()
+    {
+        // The survivors log Orleans' eviction (Information) so the test knows when the frozen silo has been declared dead.
+        await using var cluster = new SiloProcessCluster(extraArguments:
+            ["--RaftKv:SnapshotThresholdBytes=1048576", "--Logging:LogLevel:Orleans.Runtime.MembershipService.MembershipTableManager=Information"]);
+        foreach (ulong id in new ulong[] { 1, 2, 3 }) await cluster.WaitForSiloStartedAsync(id, TimeSpan.FromSeconds(90));
+        await using RaftKvClient client = cluster.NewClient(1, 3);
+        await client.PutAsync("before", "kept");
+
+        // Freeze node 2 (node 1's silo keeps the development clustering's membership table) until the others evict it.
+        const ulong victim = 2;
+        Process process = cluster.ProcessOf(victim)!; // the cluster owns (and disposes) it
+        cluster.Signal(victim, "STOP");
+        try
+        {
+            await cluster.WaitUntilAsync(() => Task.FromResult(cluster.Log(1).Contains("Evicting '", StringComparison.Ordinal)
+                || cluster.Log(3).Contains("Evicting '", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), "the others declare node 2 dead");
+        }
+        finally
+        {
+            cluster.Signal(victim, "CONT");
+        }
+
+        // Thawed, it learns it is dead: Orleans' handler would FailFast (SIGABRT, 134); the silo's stops it gracefully.
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        string log = cluster.Log(victim);
+        Assert.True(process.ExitCode == 75, $"exit code {process.ExitCode}; the silo's log ends:\n{Tail(log)}");
+        Assert.Contains("Orleans gave up on this silo", log, StringComparison.Ordinal);
+        Assert.Contains("node 2 stopped in", log, StringComparison.Ordinal); // the node runtime's own orderly stop (WAL closed)
+
+        // The other two kept a Raft majority; restarted, node 2 rejoins Orleans as a new generation and catches up.
+        await client.PutAsync("after", "written");
+        cluster.Start(victim);
+        await cluster.WaitForSiloStartedAsync(victim, TimeSpan.FromSeconds(90));
+        await using RaftKvClient throughVictim = cluster.NewClient(victim);
+        KvItem? after = await throughVictim.GetAsync("after");
+        Assert.NotNull(after);
+        Assert.Equal("written", System.Text.Encoding.UTF8.GetString(after.Value));
+    }
+
     private static string Tail(string log) => string.Join('\n', log.Split('\n').TakeLast(60));
 }

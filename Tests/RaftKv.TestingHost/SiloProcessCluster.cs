@@ -262,6 +262,18 @@ public sealed class SiloProcessCluster : IAsyncDisposable
         _processes[id] = null;
     }
 
+    /// <summary>The process of silo <paramref name="id"/> as last started (it may have exited by itself since), or null.</summary>
+    public Process? ProcessOf(ulong id) => _processes.GetValueOrDefault(id);
+
+    /// <summary>Sends a signal by name ("STOP", "CONT", ...) to silo <paramref name="id"/>'s process.</summary>
+    public void Signal(ulong id, string signal)
+    {
+        Process process = _processes[id] ?? throw new InvalidOperationException($"silo {id} is not running");
+        using var kill = Process.Start("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}");
+    }
+
     /// <summary>SIGTERM, as a service manager stops a silo; returns the process to wait on (null if it was not running).</summary>
     public Process? Terminate(ulong id)
     {
