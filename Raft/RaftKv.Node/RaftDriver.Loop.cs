@@ -276,6 +276,9 @@ public sealed partial class RaftDriver
             // to do with it (thesis 5.3) and answers the leader either way, so a leader whose earlier answer was
             // lost does not resend the snapshot forever.
             _raft.Step(chunk.InstallSnapshot with { Snapshot = _storage.LatestSnapshot });
+            // Install a snapshot the core staged now, while it is still the store's latest: a later input of this drain
+            // may publish a newer one (another sender's transfer, whose InstallSnapshot the core may refuse).
+            ProcessReady();
         }
         chunk.Receipt.TrySetResult(receipt);
     }

@@ -124,7 +124,7 @@ public sealed partial class RaftNode
     /// interval that elapsed before it steps the next input, so the counters (and the CheckQuorum lease that
     /// <see cref="Step"/> consults) are exactly as if it had ticked all along. Inputs (Step, Propose, ReadIndex, ...)
     /// can move the deadline either way, so ask again after each. At least 1; <see cref="int.MaxValue"/> when no timer
-    /// is running (a non-voter with no forwarded reads).
+    /// is running (a node that may not campaign, with no forwarded reads).
     /// </summary>
     public int TicksUntilNextTimer()
     {
@@ -142,8 +142,9 @@ public sealed partial class RaftNode
             // Not a deadline: a follower stuck in the Snapshot state falls back to probing after 2 * ElectionTimeoutTicks,
             // but the probe goes out only with the next heartbeat or proposal, so that tick shows nothing by itself.
         }
-        else if (IsVoter)
+        else if (MayCampaign)
         {
+            // TickElection campaigns exactly when MayCampaign: also a node whose own removal is not committed yet.
             due = Math.Min(due, _randomizedElectionTimeoutTicks - _electionElapsedTicks);
         }
         return (int)Math.Clamp(due, 1, int.MaxValue);

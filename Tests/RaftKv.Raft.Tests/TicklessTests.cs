@@ -96,6 +96,32 @@ public sealed class TicklessTests
         Assert.Equal(RaftRole.Leader, leader.Role);
     }
 
+    [Fact]
+    public void A_node_whose_own_removal_is_not_committed_is_due_when_it_may_campaign()
+    {
+        // Raft thesis 4.2.2 (see RaftNode.MayCampaign): leader 1 of voters {1, 2} removes itself, node 2 never gets the
+        // entry, and node 1 steps down. Node 1 is no longer a voter in its latest configuration but must still
+        // campaign to finish the change, so its election timer is a deadline a tickless driver must wake for.
+        var cluster = new ScenarioCluster(2);
+        RaftNode node = cluster.ElectLeader(1);
+        cluster.Deliver();
+        Assert.True(cluster.Do(1, n => n.RemoveMember(1)).IsAccepted);
+        cluster.Drop(m => m.To == 2);
+        cluster.Isolate(2);
+        cluster.RunUntil(() => node.Role != RaftRole.Leader, maxTicks: 200);
+        Assert.True(node.MayCampaign);
+        Assert.False(node.Configuration.IsVoter(1));
+        cluster.Drop(_ => true);
+
+        int due = node.TicksUntilNextTimer();
+        Assert.InRange(due, 1, 19);
+        cluster.Tick(1, due - 1);
+        Assert.Equal(RaftRole.Follower, node.Role);
+        Assert.Empty(cluster.InFlight);
+        cluster.Tick(1);
+        Assert.Equal(RaftRole.PreCandidate, node.Role);
+    }
+
     /// <summary>
     /// The property itself, over randomized runs: each node has an eager twin, ticked every tick as the driver used
     /// to, and a lazy twin ticked only when an input arrives or its predicted timer is due (catching up every elapsed
