@@ -36,7 +36,7 @@ public sealed partial class RaftDriver
     private long _clock = long.MinValue;
     private long _clockJumpsBack;
 
-    /// <summary>How many times the tick timer has fired (ticks queued by the timer or the driver thread), for tests.</summary>
+    /// <summary>How many timer ticks (queued by the timer or the driver thread) the driver has handled, for tests.</summary>
     internal long TickInputs => Interlocked.Read(ref _tickInputs);
 
     private TimeSpan TickInterval => TimeSpan.FromMilliseconds(_options.TickIntervalMs);
@@ -112,9 +112,13 @@ public sealed partial class RaftDriver
         // such a stamp belongs to the old timeline and would count the jump as elapsed ticks.
         timestamp = Math.Min(timestamp, ReadClock());
         long target = _time.GetElapsedTime(_tickEpoch, timestamp).Ticks / TickInterval.Ticks;
-        if (_armedTick != long.MaxValue && target > _armedTick + LateTicksCounted)
+        // The tick the driver expected to be woken by: the armed one, or, once the timer has fired (until ScheduleTick
+        // arms it again at the end of the step), the tick just counted; a later input of the same step is measured
+        // against that, so a stall between the two is not counted either.
+        long expected = _armedTick != long.MaxValue ? _armedTick : _ticksElapsed;
+        if (target > expected + LateTicksCounted)
         {
-            long dropped = target - (_armedTick + LateTicksCounted);
+            long dropped = target - (expected + LateTicksCounted);
             _tickEpoch += (long)(dropped * TickInterval.TotalSeconds * _time.TimestampFrequency);
             target -= dropped;
         }
