@@ -7,6 +7,7 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         if (args is ["clock-probe"]) return ClockProbe.Run();
+        if (args is ["clock-stall", ..]) return await ClockStallScenario.RunAsync(args[1..]);
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.WriteLine(ChaosOptions.Usage);
