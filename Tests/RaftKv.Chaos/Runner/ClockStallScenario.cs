@@ -26,6 +26,9 @@ public static class ClockStallScenario
                 case "--wait": wait = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-readers": readers = false; break;
+                default:
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'\nusage: clock-stall [--offset 68] [--hold 2] [--wait 20] [--rounds 3] [--no-readers]");
+                    return 2;
             }
         }
         string directory = Path.Combine(Path.GetTempPath(), $"raftkv-clockstall-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
