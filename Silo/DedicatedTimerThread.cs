@@ -35,12 +35,24 @@ public sealed class DedicatedTimerThread : TimeProvider, IDisposable
     // The due timestamp the thread sleeps until (long.MaxValue: no timer armed); an earlier timer wakes it.
     private long _sleepingUntil = long.MaxValue;
     private bool _disposed;
+    // The clock (Stopwatch.GetTimestamp; a stepped one in tests) and its latest reading, under _lock (see Now).
+    private readonly Func<long> _clock;
+    private long _lastNow = long.MinValue;
 
-    public DedicatedTimerThread(string threadName = "raftkv-timers")
+    public DedicatedTimerThread(string threadName = "raftkv-timers") : this(threadName, Stopwatch.GetTimestamp)
+    {
+    }
+
+    /// <summary>Timers on <paramref name="clock"/> (timestamps in <see cref="Stopwatch.Frequency"/> units) instead of the system's: for tests.</summary>
+    public DedicatedTimerThread(string threadName, Func<long> clock)
     {
         ArgumentException.ThrowIfNullOrEmpty(threadName);
+        ArgumentNullException.ThrowIfNull(clock);
         _threadName = threadName;
+        _clock = clock;
     }
+
+    public override long GetTimestamp() => _clock();
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
@@ -79,7 +91,7 @@ public sealed class DedicatedTimerThread : TimeProvider, IDisposable
                 _armed.Remove(timer);
                 return true;
             }
-            Arm(timer, Stopwatch.GetTimestamp() + ToTimestampTicks(dueTime));
+            Arm(timer, Now() + ToTimestampTicks(dueTime));
             return true;
         }
     }
@@ -112,6 +124,25 @@ public sealed class DedicatedTimerThread : TimeProvider, IDisposable
         }
     }
 
+    /// <summary>
+    /// Under _lock: reads the clock. A monotonic clock never goes back, but one faked by libfaketime (the chaos
+    /// harness's clock fault) does; due times armed before such a jump would then lie that much further away, and
+    /// Orleans' membership probes, among others, would stop for the length of the jump (enough to get the silo declared
+    /// dead). So when a reading is earlier than the previous one, every due time moves back by as much.
+    /// </summary>
+    private long Now()
+    {
+        long now = _clock();
+        long previous = _lastNow;
+        _lastNow = now;
+        if (now >= previous || previous == long.MinValue) return now;
+        long back = previous - now;
+        var shifted = new List<((Timer, long), long)>(_due.Count);
+        while (_due.TryDequeue(out (Timer Timer, long Version) entry, out long due)) shifted.Add((entry, due - back));
+        _due.EnqueueRange(shifted);
+        return now;
+    }
+
     // Under _lock: drops the entries of timers re-armed or disposed since.
     private void RebuildQueue()
     {
@@ -129,7 +160,7 @@ public sealed class DedicatedTimerThread : TimeProvider, IDisposable
         {
             while (!_disposed)
             {
-                long now = Stopwatch.GetTimestamp();
+                long now = Now();
                 while (_due.TryPeek(out (Timer Timer, long Version) entry, out long due) && due <= now)
                 {
                     _due.Dequeue();

@@ -29,6 +29,24 @@ public sealed class DedicatedTimerThreadTests
     }
 
     [Fact]
+    public async Task Timers_armed_before_the_clock_goes_back_fire_on_time_not_that_much_later()
+    {
+        // libfaketime (the chaos harness's clock fault) moves CLOCK_MONOTONIC back; Orleans' probes must not stop for it.
+        long offset = 0;
+        using var time = new DedicatedTimerThread("test-timers", () => Stopwatch.GetTimestamp() + Interlocked.Read(ref offset));
+        int oneShot = 0, periodic = 0;
+        using ITimer once = time.CreateTimer(_ => Interlocked.Increment(ref oneShot), null, TimeSpan.FromMilliseconds(300), Timeout.InfiniteTimeSpan);
+        using ITimer every = time.CreateTimer(_ => Interlocked.Increment(ref periodic), null, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(20));
+        Interlocked.Add(ref offset, -60 * Stopwatch.Frequency); // before either is due
+
+        var clock = Stopwatch.StartNew();
+        await WaitUntilAsync(() => Volatile.Read(ref oneShot) == 1 && Volatile.Read(ref periodic) >= 5, "both timers fire");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"fired after {clock.Elapsed.TotalSeconds:F1} s");
+        // The provider's own timestamps follow its clock, as Orleans measures elapsed time with them.
+        Assert.InRange(time.GetTimestamp() - Stopwatch.GetTimestamp(), -61 * Stopwatch.Frequency, -59 * Stopwatch.Frequency);
+    }
+
+    [Fact]
     public async Task A_periodic_timer_keeps_firing_until_it_is_stopped_by_Change_or_Dispose()
     {
         using var time = new DedicatedTimerThread();
