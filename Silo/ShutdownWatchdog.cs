@@ -16,26 +16,27 @@ internal static class ShutdownWatchdog
     /// <summary>Exit code of a silo whose graceful stop ran out of time.</summary>
     public const int ExitCode = 3;
 
-    public static void Arm(IHostApplicationLifetime lifetime, TimeSpan deadline)
+    public static void Arm(IHostApplicationLifetime lifetime, TimeSpan deadline) =>
+        lifetime.ApplicationStopping.Register(() => ExitAfter(deadline, ExitCode));
+
+    /// <summary>Exits the process with <paramref name="exitCode"/> unless it has exited by itself within <paramref name="deadline"/>.</summary>
+    public static void ExitAfter(TimeSpan deadline, int exitCode)
     {
-        lifetime.ApplicationStopping.Register(() =>
-        {
-            var thread = new Thread(() => WaitThenExit(deadline)) { IsBackground = true, Name = "raftkv-shutdown-watchdog" };
-            thread.Start();
-        });
+        var thread = new Thread(() => WaitThenExit(deadline, exitCode)) { IsBackground = true, Name = "raftkv-shutdown-watchdog" };
+        thread.Start();
     }
 
-    private static void WaitThenExit(TimeSpan deadline)
+    private static void WaitThenExit(TimeSpan deadline, int exitCode)
     {
         Thread.Sleep(deadline);
-        Console.Error.WriteLine($"raftkv-silo: graceful stop did not finish within {deadline.TotalMilliseconds:0} ms; exiting now (everything acknowledged is in the WAL)");
+        Console.Error.WriteLine($"raftkv-silo: graceful stop did not finish within {deadline.TotalMilliseconds:0} ms; exiting now with code {exitCode} (everything acknowledged is in the WAL)");
         Console.Error.Flush();
         if (OperatingSystem.IsLinux())
         {
             // _exit skips ProcessExit handlers, one of which (the host's console lifetime) waits for the stuck stop.
             try
             {
-                _exit(ExitCode);
+                _exit(exitCode);
             }
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
             {
