@@ -16,6 +16,9 @@ public sealed partial class RaftDriver
         if (_snapshotInProgress || _raft.UncompactedLogBytes < _options.SnapshotThresholdBytes) return;
         ulong applied = _stateMachine.AppliedIndex;
         if (applied <= _raft.Status.SnapshotIndex) return;
+        // A snapshot received from a leader but not installed (the core kept its log) can be ahead of what this node has
+        // applied: one taken now would be dropped as older when written (FinishSnapshot), and taken again next step.
+        if (applied <= (_storage.LatestSnapshot?.Index ?? 0)) return;
 
         SnapshotMetadata metadata = _raft.DescribeSnapshot(applied);
         IStateMachineSnapshot image = _stateMachine.TakeSnapshot();
