@@ -13,7 +13,7 @@ namespace RaftKv.Silo;
 /// </summary>
 internal static class ShutdownWatchdog
 {
-    /// <summary>Exit code of a silo whose graceful stop ran out of time.</summary>
+    /// <summary>Exit code of a silo whose graceful stop ran out of time (unless the stop began with another, see WaitThenExit).</summary>
     public const int ExitCode = 3;
 
     public static void Arm(IHostApplicationLifetime lifetime, TimeSpan deadline) =>
@@ -29,6 +29,9 @@ internal static class ShutdownWatchdog
     private static void WaitThenExit(TimeSpan deadline, int exitCode)
     {
         Thread.Sleep(deadline);
+        // A stop that began with a reason to exit non-zero (70 after a fatal I/O error, 75 when Orleans gave up on the
+        // silo) keeps it: the operator needs that reason more than the fact that the stop then hung.
+        if (Environment.ExitCode != 0) exitCode = Environment.ExitCode;
         Console.Error.WriteLine($"raftkv-silo: graceful stop did not finish within {deadline.TotalMilliseconds:0} ms; exiting now with code {exitCode} (everything acknowledged is in the WAL)");
         Console.Error.Flush();
         if (OperatingSystem.IsLinux())

@@ -205,6 +205,10 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
     {
         SiloLog.Fatal(loggerFactory.CreateLogger<SiloNode>(), options.NodeId, error);
         Environment.ExitCode = 70;
+        // The node has stopped: nothing is left to hand off or drain, only Orleans and Kestrel to stop, and Orleans'
+        // stop hangs without a working membership table (chaos: a full disk on the node that stores it). Bounded like
+        // a silo Orleans declared dead, not by the general watchdog's longer margin.
+        ShutdownWatchdog.ExitAfter(TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + TimeSpan.FromSeconds(1), 70);
         lifetime.StopApplication();
     }
 }
