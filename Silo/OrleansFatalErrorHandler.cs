@@ -20,8 +20,6 @@ namespace RaftKv.Silo;
 /// </summary>
 internal sealed class OrleansFatalErrorHandler(IHostApplicationLifetime lifetime, NodeOptions options, ILogger<OrleansFatalErrorHandler> logger) : IFatalErrorHandler
 {
-    private static readonly TimeSpan Margin = TimeSpan.FromSeconds(1);
-
     /// <summary>Exit code of a silo stopped because Orleans gave up on it (EX_TEMPFAIL: restart it).</summary>
     public const int ExitCode = 75;
 
@@ -34,8 +32,6 @@ internal sealed class OrleansFatalErrorHandler(IHostApplicationLifetime lifetime
     {
         if (Interlocked.Exchange(ref _stopping, 1) != 0) return;
         SiloLog.OrleansGaveUp(logger, sender?.GetType().Name ?? "Orleans", context ?? "(no context)", exception);
-        Environment.ExitCode = ExitCode;
-        ShutdownWatchdog.ExitAfter(TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + Margin, ExitCode);
-        lifetime.StopApplication();
+        ShutdownWatchdog.StopFailing(lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs), ExitCode);
     }
 }

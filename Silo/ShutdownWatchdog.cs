@@ -19,8 +19,23 @@ internal static class ShutdownWatchdog
     public static void Arm(IHostApplicationLifetime lifetime, TimeSpan deadline) =>
         lifetime.ApplicationStopping.Register(() => ExitAfter(deadline, ExitCode));
 
+    /// <summary>How long past RaftKv:ShutdownTimeoutMs a silo stopping for a failure (<see cref="StopFailing"/>) may take.</summary>
+    private static readonly TimeSpan FailingStopMargin = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Stops the silo for a failure that leaves it nothing to drain (its node fail-stopped, or Orleans gave up on it):
+    /// the process exits with <paramref name="exitCode"/>, gracefully or, once RaftKv:ShutdownTimeoutMs + 1 s have
+    /// passed, at once; sooner than <see cref="Arm"/>'s general bound, as Orleans' stop hangs in these cases.
+    /// </summary>
+    public static void StopFailing(IHostApplicationLifetime lifetime, TimeSpan shutdownTimeout, int exitCode)
+    {
+        Environment.ExitCode = exitCode;
+        ExitAfter(shutdownTimeout + FailingStopMargin, exitCode);
+        lifetime.StopApplication();
+    }
+
     /// <summary>Exits the process with <paramref name="exitCode"/> unless it has exited by itself within <paramref name="deadline"/>.</summary>
-    public static void ExitAfter(TimeSpan deadline, int exitCode)
+    private static void ExitAfter(TimeSpan deadline, int exitCode)
     {
         var thread = new Thread(() => WaitThenExit(deadline, exitCode)) { IsBackground = true, Name = "raftkv-shutdown-watchdog" };
         thread.Start();

@@ -204,11 +204,8 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
     private static void OnFatal(ILoggerFactory loggerFactory, NodeOptions options, IHostApplicationLifetime lifetime, Exception error)
     {
         SiloLog.Fatal(loggerFactory.CreateLogger<SiloNode>(), options.NodeId, error);
-        Environment.ExitCode = 70;
         // The node has stopped: nothing is left to hand off or drain, only Orleans and Kestrel to stop, and Orleans'
-        // stop hangs without a working membership table (chaos: a full disk on the node that stores it). Bounded like
-        // a silo Orleans declared dead, not by the general watchdog's longer margin.
-        ShutdownWatchdog.ExitAfter(TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs) + TimeSpan.FromSeconds(1), 70);
-        lifetime.StopApplication();
+        // stop hangs without a working membership table (chaos: a full disk on the node that stores it).
+        ShutdownWatchdog.StopFailing(lifetime, TimeSpan.FromMilliseconds(options.ShutdownTimeoutMs), 70);
     }
 }
