@@ -74,8 +74,8 @@ public static class ClockStallScenario
         var results = new List<double>();
         for (int round = 1; round <= rounds; round++)
         {
-            await Task.Delay(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
-            leader = await LeaderAsync(cluster, TimeSpan.FromSeconds(60)) ?? throw new InvalidOperationException("no leader");
+            // Every node (the one restarted last round too) follows one leader before the next jump.
+            leader = await SettledLeaderAsync(cluster, TimeSpan.FromSeconds(60)) ?? throw new InvalidOperationException("the nodes did not settle on one leader");
             int follower = cluster.Nodes.Select(n => n.Id).First(id => id != leader);
             Log($"round {round}: leader {leader}; node {follower}'s clocks jump by {offset:+0;-0} s for {hold} s");
             cluster.SetClockOffset(follower, offset);
@@ -92,16 +92,10 @@ public static class ClockStallScenario
             var failover = Stopwatch.StartNew();
             cluster.Kill(leader);
             Log($"round {round}: killed leader {leader}");
-            int? next = null;
-            while (failover.Elapsed < TimeSpan.FromSeconds(90) && next is null)
-            {
-                next = await cluster.LeaderAsync().ConfigureAwait(false);
-                if (next is null) await Task.Delay(50).ConfigureAwait(false);
-            }
+            int? next = await LeaderAsync(cluster, TimeSpan.FromSeconds(90)).ConfigureAwait(false);
             results.Add(failover.Elapsed.TotalMilliseconds);
             Log($"round {round}: new leader {next?.ToString(CultureInfo.InvariantCulture) ?? "none"} after {failover.Elapsed.TotalMilliseconds:F0} ms");
             cluster.Start(leader);
-            await Task.Delay(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         stop.Cancel();
         await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -109,13 +103,26 @@ public static class ClockStallScenario
         return 0;
     }
 
-    private static async Task<int?> LeaderAsync(ChaosCluster cluster, TimeSpan timeout)
+    /// <summary>The leader as soon as a running node says it leads (polled every 50 ms: failover is timed by it), or null.</summary>
+    private static Task<int?> LeaderAsync(ChaosCluster cluster, TimeSpan timeout) =>
+        PollAsync(() => cluster.LeaderAsync(), timeout);
+
+    /// <summary>The leader once every node answers and names it, or null.</summary>
+    private static Task<int?> SettledLeaderAsync(ChaosCluster cluster, TimeSpan timeout) =>
+        PollAsync(async () =>
+        {
+            var statuses = await Task.WhenAll(cluster.Nodes.Select(n => cluster.StatusAsync(n.Id))).ConfigureAwait(false);
+            ulong leader = statuses[0]?.LeaderId ?? 0;
+            return leader != 0 && statuses.All(s => s?.LeaderId == leader) ? (int?)(int)leader : null;
+        }, timeout);
+
+    private static async Task<int?> PollAsync(Func<Task<int?>> probe, TimeSpan timeout)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < timeout)
         {
-            if (await cluster.LeaderAsync().ConfigureAwait(false) is int leader) return leader;
-            await Task.Delay(100).ConfigureAwait(false);
+            if (await probe().ConfigureAwait(false) is int found) return found;
+            await Task.Delay(50).ConfigureAwait(false);
         }
         return null;
     }
