@@ -1,10 +1,5 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Raft;
-using RaftKv.StateMachine;
-using RaftKv.Storage;
-using RaftKv.Storage.FileSystem;
-using RaftKv.Storage.Wal;
 
 namespace RaftKv.Node.Tests;
 
@@ -85,25 +80,11 @@ public sealed class ClockJumpTests
         // its election deadline, and before the driver runs, the clock jumps a minute ahead and a heartbeat arrives.
         // The minute is a stall (a paused VM, a faked clock), not time the node saw pass: it must not campaign on it.
         string directory = Path.Combine(Path.GetTempPath(), "raftkv-node-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
         try
         {
-            var members = new[] { 1UL, 2UL, 3UL };
-            var options = new NodeOptions
-            {
-                NodeId = 2,
-                DataDirectory = directory,
-                Members = [.. members.Select(InMemoryNodeCluster.MemberOf)],
-                StateMachineMemoryBytes = 1L << 23,
-            };
             var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-            using var storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(directory, "raft"), new WalOptions(), new ClusterConfiguration(members));
-            using var stateMachine = FasterKvStateMachine.Open(Path.Combine(directory, "kv"), options.ToStateMachineOptions());
-            using var metrics = new NodeMetrics(2, () => null);
-            var sent = new List<Message>();
-            using var driver = new RaftDriver(options, storage, stateMachine, time, metrics, NullLogger.Instance, e => throw new InvalidOperationException("fatal", e),
-                new RaftDriverSeams { RandomSeed = 7 });
-            driver.Attach(new RecordingTransport(sent));
+            using var node = new SteppedNode(directory, time, new RaftDriverSeams { RandomSeed = 7 }, e => throw new InvalidOperationException("fatal", e));
+            RaftDriver driver = node.Driver;
             Message Heartbeat() => new() { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1 };
 
             // Follow leader 1, whose heartbeats every 100 ms keep moving the election deadline on, until the timer fires
@@ -122,22 +103,17 @@ public sealed class ClockJumpTests
             }
             time.Advance(TimeSpan.FromMinutes(1)); // the one-shot timer is not re-armed until the driver runs
             driver.OnMessage(Heartbeat());
-            sent.Clear();
+            node.Sent.Clear();
 
             driver.RunOnce();
 
-            Assert.DoesNotContain(sent, m => m.Type is MessageType.PreVote or MessageType.RequestVote);
+            Assert.DoesNotContain(node.Sent, m => m.Type is MessageType.PreVote or MessageType.RequestVote);
             Assert.Equal((RaftRole.Follower, 1UL, 1UL), (driver.Status.Role, driver.Status.Term, driver.Status.Leader));
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
-    }
-
-    private sealed class RecordingTransport(List<Message> sent) : IRaftTransport
-    {
-        public void Send(Message message) => sent.Add(message);
     }
 
     private static async Task<ulong> SettledLeaderAsync(InMemoryNodeCluster cluster)

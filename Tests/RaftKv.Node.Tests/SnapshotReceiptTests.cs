@@ -1,10 +1,7 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Raft;
 using RaftKv.StateMachine;
 using RaftKv.Storage;
-using RaftKv.Storage.FileSystem;
 using RaftKv.Storage.Snapshots;
-using RaftKv.Storage.Wal;
 
 namespace RaftKv.Node.Tests;
 
@@ -14,13 +11,6 @@ public sealed class SnapshotReceiptTests : IDisposable
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "raftkv-node-tests", Guid.NewGuid().ToString("N"));
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
-
-    private sealed class NullTransport : IRaftTransport
-    {
-        public void Send(Message message)
-        {
-        }
-    }
 
     [Fact]
     public void A_snapshot_published_by_a_deposed_leader_in_the_same_step_does_not_replace_the_one_the_core_installs()
@@ -61,24 +51,13 @@ public sealed class SnapshotReceiptTests : IDisposable
     private sealed class NewerSnapshotPublishedThanInstalled : IDisposable, IBackgroundScheduler
     {
         private readonly FasterKvStateMachine _source;
-        private readonly NodeMetrics _metrics;
+        private readonly SteppedNode _node;
 
         public NewerSnapshotPublishedThanInstalled(string directory, long snapshotThresholdBytes)
         {
-            var members = new[] { 1UL, 2UL, 3UL };
-            var configuration = new ClusterConfiguration(members);
-            var options = new NodeOptions
-            {
-                NodeId = 2,
-                DataDirectory = directory,
-                Members = [.. members.Select(InMemoryNodeCluster.MemberOf)],
-                StateMachineMemoryBytes = 1L << 23,
-                SnapshotThresholdBytes = snapshotThresholdBytes,
-            };
-            Directory.CreateDirectory(directory);
-            Storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(directory, "raft"), new WalOptions(), configuration);
-            StateMachine = FasterKvStateMachine.Open(Path.Combine(directory, "kv"), options.ToStateMachineOptions());
-            _source = FasterKvStateMachine.Open(Path.Combine(directory, "source"), options.ToStateMachineOptions());
+            _node = new SteppedNode(directory, TimeProvider.System, new RaftDriverSeams { RandomSeed = 7, CompleteCallersInline = true, Background = this },
+                e => Fatal = e, snapshotThresholdBytes);
+            _source = FasterKvStateMachine.Open(Path.Combine(directory, "source"), _node.Options.ToStateMachineOptions());
             byte[] ImageAt(ulong index)
             {
                 for (ulong i = _source.AppliedIndex + 1; i <= index; i++) _source.Apply(new LogEntry(i, 4, EntryType.NoOp, ReadOnlyMemory<byte>.Empty));
@@ -88,11 +67,8 @@ public sealed class SnapshotReceiptTests : IDisposable
                 return stream.ToArray();
             }
             byte[] image = ImageAt(5), image2 = ImageAt(8);
-            _metrics = new NodeMetrics(2, () => null);
-            Driver = new RaftDriver(options, Storage, StateMachine, TimeProvider.System, _metrics, NullLogger.Instance, e => Fatal = e,
-                new RaftDriverSeams { RandomSeed = 7, CompleteCallersInline = true, Background = this });
-            Driver.Attach(new NullTransport());
 
+            ClusterConfiguration configuration = _node.Configuration;
             var s = new SnapshotMetadata(5, 4, configuration);
             var s2 = new SnapshotMetadata(8, 5, configuration);
             uint crc = Crc32C.Compute(image), crc2 = Crc32C.Compute(image2);
@@ -103,11 +79,11 @@ public sealed class SnapshotReceiptTests : IDisposable
             Driver.RunOnce();
         }
 
-        public RaftDriver Driver { get; }
+        public RaftDriver Driver => _node.Driver;
 
-        public NodeStorage Storage { get; }
+        public NodeStorage Storage => _node.Storage;
 
-        public FasterKvStateMachine StateMachine { get; }
+        public FasterKvStateMachine StateMachine => _node.StateMachine;
 
         public Exception? Fatal { get; private set; }
 
@@ -122,11 +98,8 @@ public sealed class SnapshotReceiptTests : IDisposable
 
         public void Dispose()
         {
-            Driver.Dispose();
-            _metrics.Dispose();
+            _node.Dispose();
             _source.Dispose();
-            StateMachine.Dispose();
-            Storage.Dispose();
         }
     }
 }

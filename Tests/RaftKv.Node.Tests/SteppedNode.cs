@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Raft;
+using RaftKv.StateMachine;
+using RaftKv.Storage;
+using RaftKv.Storage.FileSystem;
+using RaftKv.Storage.Wal;
+
+namespace RaftKv.Node.Tests;
+
+/// <summary>
+/// Node 2 of members 1-3 on real storage (a WAL and FASTER under its own directory), stepped by the test as the
+/// simulator steps its nodes: nothing runs unless the test calls <see cref="RaftDriver.RunOnce"/>, and what it sends
+/// is recorded in <see cref="Sent"/>.
+/// </summary>
+internal sealed class SteppedNode : IDisposable, IRaftTransport
+{
+    private readonly NodeMetrics _metrics;
+
+    public SteppedNode(string directory, TimeProvider time, RaftDriverSeams seams, Action<Exception> fatal, long snapshotThresholdBytes = 64L << 20)
+    {
+        ulong[] members = [1, 2, 3];
+        Configuration = new ClusterConfiguration(members);
+        Options = new NodeOptions
+        {
+            NodeId = 2,
+            DataDirectory = directory,
+            Members = [.. members.Select(InMemoryNodeCluster.MemberOf)],
+            StateMachineMemoryBytes = 1L << 23,
+            SnapshotThresholdBytes = snapshotThresholdBytes,
+        };
+        Directory.CreateDirectory(directory);
+        Storage = NodeStorage.Open(new PhysicalFileSystem(), Path.Combine(directory, "raft"), new WalOptions(), Configuration);
+        StateMachine = FasterKvStateMachine.Open(Path.Combine(directory, "kv"), Options.ToStateMachineOptions());
+        _metrics = new NodeMetrics(2, () => null);
+        Driver = new RaftDriver(Options, Storage, StateMachine, time, _metrics, NullLogger.Instance, fatal, seams);
+        Driver.Attach(this);
+    }
+
+    public NodeOptions Options { get; }
+
+    public ClusterConfiguration Configuration { get; }
+
+    public NodeStorage Storage { get; }
+
+    public FasterKvStateMachine StateMachine { get; }
+
+    public RaftDriver Driver { get; }
+
+    /// <summary>Every message the node sent, in order.</summary>
+    public List<Message> Sent { get; } = [];
+
+    void IRaftTransport.Send(Message message) => Sent.Add(message);
+
+    public void Dispose()
+    {
+        Driver.Dispose();
+        _metrics.Dispose();
+        StateMachine.Dispose();
+        Storage.Dispose();
+    }
+}
