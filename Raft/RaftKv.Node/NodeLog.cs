@@ -26,6 +26,10 @@ internal static partial class NodeLog
     [LoggerMessage(EventId = 1107, Level = LogLevel.Warning, Message = "the monotonic clock went back by {BackMs:F0} ms; the node's timers are moved back with it (a real monotonic clock never does this: is the clock faked?)")]
     public static partial void ClockWentBack(ILogger logger, double backMs);
 
+    [LoggerMessage(EventId = 1108, Level = LogLevel.Warning, Message = "node {NodeId} ({Role}) spent {StepMs} ms in one Raft step: {PersistMs} ms persisting {PersistedEntries} entries, {ApplyMs} ms applying {AppliedEntries}, the rest handling inputs or waiting for CPU. Heartbeats and acknowledgements wait while a step runs (every {HeartbeatMs} ms otherwise), so peers may start an election: is the disk's fsync slow or the machine starved? ({EarlierSlowSteps} more slow steps since the last such warning; the longest {LongestMs} ms)")]
+    public static partial void SlowStep(ILogger logger, ulong nodeId, RaftRole role, long stepMs, long persistMs, int persistedEntries, long applyMs, int appliedEntries,
+        int heartbeatMs, int earlierSlowSteps, long longestMs);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "node {NodeId} stopped in {TotalMs} ms: peer mesh {MeshMs} ms, driver loop and FASTER checkpoint {DriverMs} ms, storage {StorageMs} ms")]
     public static partial void Stopped(ILogger logger, ulong nodeId, long totalMs, long meshMs, long driverMs, long storageMs);
 

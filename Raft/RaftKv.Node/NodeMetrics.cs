@@ -17,6 +17,7 @@ public sealed class NodeMetrics : IDisposable
     private readonly KeyValuePair<string, object?> _node;
     private readonly Counter<long> _proposals;
     private readonly Counter<long> _elections;
+    private readonly Counter<long> _slowSteps;
     private readonly Counter<long> _appliedEntries;
     private readonly Histogram<double> _persistSeconds;
     private readonly Histogram<long> _persistEntries;
@@ -66,6 +67,8 @@ public sealed class NodeMetrics : IDisposable
             description: "Bytes in FASTER's hybrid log (memory and disk) holding the applied key-value state.");
         _proposals = _meter.CreateCounter<long>("raftkv.raft.proposals", description: "Proposals by outcome (accepted, not_leader, dropped).");
         _elections = _meter.CreateCounter<long>("raftkv.raft.elections", description: "Campaigns this node started (became candidate).");
+        _slowSteps = _meter.CreateCounter<long>("raftkv.raft.slow_steps",
+            description: "Driver steps that held the Raft loop for two heartbeat intervals or more (log event 1108 says where the time went).");
         _appliedEntries = _meter.CreateCounter<long>("raftkv.raft.applied_entries", description: "Log entries applied to the state machine.");
         _persistSeconds = _meter.CreateHistogram("raftkv.raft.persist.duration", unit: "s",
             description: "WAL append and fsync of one Ready (hard state and entries); raftkv.wal.* splits write and fsync.",
@@ -117,6 +120,8 @@ public sealed class NodeMetrics : IDisposable
     internal void Proposed(string outcome) => _proposals.Add(1, _node, new("outcome", outcome));
 
     internal void CampaignStarted() => _elections.Add(1, _node);
+
+    internal void SlowStep() => _slowSteps.Add(1, _node);
 
     internal void Applied(int entries) => _appliedEntries.Add(entries, _node);
 

@@ -94,6 +94,7 @@ public sealed partial class RaftDriver
     /// </summary>
     public void RunOnce()
     {
+        _slowSteps.StepStarted();
         // Drain everything queued: this is the batching point (group commit, one AppendEntries per follower).
         while (_inbox.Reader.TryRead(out Input? input)) Handle(input);
         ProcessReady();
@@ -102,6 +103,7 @@ public sealed partial class RaftDriver
         MaybeFinishTransfers();
         MaybeFinishHandOff();
         ScheduleTick();
+        _slowSteps.StepEnded(_status.Role);
     }
 
     private void MaybeReportLeadership(RaftStatus status)
@@ -318,7 +320,9 @@ public sealed partial class RaftDriver
             {
                 long persistStart = _time.GetTimestamp();
                 _storage.Save(ready.HardState, ready.Entries);
-                _metrics.Persisted(_time.GetElapsedTime(persistStart), ready.Entries.Count);
+                long persistTicks = _time.GetTimestamp() - persistStart;
+                _metrics.Persisted(TimeSpan.FromSeconds((double)persistTicks / _time.TimestampFrequency), ready.Entries.Count);
+                _slowSteps.Persisted(persistTicks, ready.Entries.Count);
                 _seams.Observer?.OnPersisted(ready.HardState, ready.Entries);
                 if (ready.HardState is { } saved) _savedHardState = saved;
             }
@@ -327,7 +331,9 @@ public sealed partial class RaftDriver
             {
                 long applyStart = _time.GetTimestamp();
                 foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
-                _metrics.AppliedBatch(_time.GetElapsedTime(applyStart));
+                long applyTicks = _time.GetTimestamp() - applyStart;
+                _metrics.AppliedBatch(TimeSpan.FromSeconds((double)applyTicks / _time.TimestampFrequency));
+                _slowSteps.Applied(applyTicks, ready.CommittedEntries.Count);
                 _metrics.Applied(ready.CommittedEntries.Count);
             }
             // After applying, so a proposal that committed in this Ready gets its real reply rather than a retry.

@@ -48,6 +48,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action<Exception> _onFatal;
+    private readonly SlowStepWatch _slowSteps;
     // Synchronous continuations: the only waiter is the driver thread's WaitForInput, whose continuation just sets
     // _inputArrived; without them every input took a thread-pool hop to wake the driver.
     private readonly Channel<Input> _inbox = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
@@ -84,6 +85,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         _stateMachine = stateMachine;
         _logger = logger;
         _onFatal = onFatal;
+        _slowSteps = new SlowStepWatch(timeProvider, logger, options.NodeId, options.HeartbeatIntervalMs, metrics);
         _addresses = options.Members.ToDictionary(m => m.Id);
 
         PersistentState state = storage.ReadPersistentState();
