@@ -146,7 +146,7 @@ internal static class SnapshotCommands
         // later write gets a higher revision (the counter is kept).
         var metadata = new SnapshotMetadata(info.Metadata.Index, info.Metadata.Term, new ClusterConfiguration(members));
         var fileSystem = new PhysicalFileSystem();
-        Directory.CreateDirectory(dataDirectory);
+        fileSystem.CreateDirectoryDurably(dataDirectory);
         string staging = Path.Combine(dataDirectory, $".restore-{Guid.NewGuid().ToString("N")[..8]}");
         try
         {

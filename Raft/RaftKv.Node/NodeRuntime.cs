@@ -58,8 +58,8 @@ public sealed class NodeRuntime : IRaftKvNode, IAsyncDisposable
     public void Start()
     {
         if (_driver is not null) throw new InvalidOperationException("the node is already running");
+        // Not created here: NodeStorage.Open creates it, if missing, durably.
         string dataDirectory = Path.GetFullPath(_options.DataDirectory);
-        Directory.CreateDirectory(dataDirectory);
         // A joining node starts as nobody's member: it neither campaigns nor votes until the leader's log (or
         // snapshot) tells it the configuration that includes it.
         var configuration = _options.Join is null ? new ClusterConfiguration(_options.Members.Select(m => m.Id)) : new ClusterConfiguration([]);

@@ -43,8 +43,10 @@ internal sealed class FasterStore
                 SegmentSizeBits = Log2(options.LogSegmentSizeBytes),
             },
             new CheckpointSettings { CheckpointDir = checkpointDirectory, RemoveOutdated = true });
-        HasCheckpoint = Directory.Exists(Path.Combine(checkpointDirectory, "cpr-checkpoints")) &&
-            Directory.EnumerateFiles(Path.Combine(checkpointDirectory, "cpr-checkpoints"), "info.dat*", SearchOption.AllDirectories).Any();
+        // FASTER's own test of which checkpoints completed, not the presence of a metadata file: the metadata file is
+        // created before it is written, as the checkpoint's last step, so a crash in between leaves one that does not
+        // parse. With no older checkpoint to fall back on (the first one of a store), Recover would refuse to start.
+        HasCheckpoint = Kv.GetLatestCheckpointVersion() >= 0;
     }
 
     public FasterKV<SpanByte, SpanByte> Kv { get; }

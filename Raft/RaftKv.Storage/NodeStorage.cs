@@ -45,8 +45,7 @@ public sealed class NodeStorage : IDisposable
         ArgumentNullException.ThrowIfNull(initialConfiguration);
         string walDirectory = Path.Combine(directory, "wal");
         string snapshotDirectory = Path.Combine(directory, "snapshots");
-        fileSystem.CreateDirectory(walDirectory);
-        fileSystem.CreateDirectory(snapshotDirectory);
+        // Each store creates its directory, and any missing ancestor of it, durably.
         WriteAheadLog wal = WriteAheadLog.Open(fileSystem, walDirectory, options, walMetrics);
         SnapshotStore snapshots = SnapshotStore.Open(fileSystem, snapshotDirectory);
         if (snapshots.Latest is { } latest && latest.Index > (wal.Snapshot?.Index ?? 0))

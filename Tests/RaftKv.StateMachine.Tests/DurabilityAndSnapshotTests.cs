@@ -92,6 +92,37 @@ public sealed class DurabilityAndSnapshotTests : IDisposable
     }
 
     [Fact]
+    public async Task A_crash_during_the_first_checkpoint_leaves_a_directory_that_opens_empty()
+    {
+        using var node = new Driver(_temp.Sub("node"));
+        ulong s = node.Register();
+        node.Put(s, 1, "k", "v");
+        var result = await node.Machine.CheckpointAsync();
+        Assert.True(result.Succeeded, result.Error);
+        node.Machine.Dispose();
+
+        // FASTER creates the checkpoint's metadata file, then writes it in one synchronous write as the checkpoint's
+        // last step. A power loss in between (the creation already made durable by some other fsync, such as the WAL's)
+        // leaves the only checkpoint with an empty info.dat: it never completed and nothing may rely on it.
+        string info = Directory.GetFiles(node.Directory, "info.dat*", SearchOption.AllDirectories)
+            .Single(path => path.Contains("cpr-checkpoints", StringComparison.Ordinal));
+        File.WriteAllBytes(info, []);
+
+        node.Reopen();
+        Assert.Equal(0UL, node.Machine.AppliedIndex);
+        Assert.Null(node.Machine.Get(Driver.Bytes("k")));
+
+        // The driver replays the log into it; its next checkpoint is the one found from then on.
+        s = node.Register();
+        node.Put(s, 1, "k", "v2");
+        result = await node.Machine.CheckpointAsync();
+        Assert.True(result.Succeeded, result.Error);
+        node.Reopen();
+        Assert.Equal(result.AppliedIndex, node.Machine.AppliedIndex);
+        Assert.Equal("v2", node.GetString("k"));
+    }
+
+    [Fact]
     public async Task Snapshot_taken_while_applying_continues_restores_to_identical_state()
     {
         using var leader = new Driver(_temp.Sub("leader"));

@@ -15,6 +15,7 @@ public sealed class SimulatedFileSystemTests
     private static SimulatedFileSystem CreateWithDirectory(SimulatedFileSystem fs)
     {
         fs.CreateDirectory(Dir);
+        fs.SyncDirectory("/");
         return fs;
     }
 
@@ -102,6 +103,36 @@ public sealed class SimulatedFileSystemTests
         fs.SyncDirectory(Dir);
         fs.Crash();
         Assert.False(fs.FileExists(FilePath));
+    }
+
+    [Fact]
+    public void A_created_directory_vanishes_at_a_crash_with_its_synced_files_unless_its_parent_was_synced()
+    {
+        SimulatedFileSystem fs = NewFs();
+        string file = "/d/new/sub/f";
+        fs.CreateDirectory("/d/new/sub");
+        using (IFileHandle handle = fs.Open(file, FileOpenMode.CreateNew))
+        {
+            handle.Write(0, Bytes(4, 1));
+            handle.Flush();
+        }
+        fs.SyncDirectory("/d/new/sub");
+        fs.SyncDirectory("/d/new"); // "sub" is durable in "new", but "new" is not in "/d"
+        fs.Crash();
+        Assert.False(fs.DirectoryExists("/d/new"));
+        Assert.False(fs.FileExists(file));
+
+        fs.CreateDirectory("/d/new/sub");
+        using (IFileHandle handle = fs.Open(file, FileOpenMode.CreateNew))
+        {
+            handle.Write(0, Bytes(4, 1));
+            handle.Flush();
+        }
+        fs.SyncDirectory("/d/new/sub");
+        fs.SyncDirectory("/d/new");
+        fs.SyncDirectory(Dir);
+        fs.Crash();
+        Assert.Equal(Bytes(4, 1), fs.ReadAllBytes(file));
     }
 
     [Fact]

@@ -142,6 +142,25 @@ public sealed class SnapshotTests
     }
 
     [Fact]
+    public void A_transfer_the_store_has_moved_past_deletes_its_temp_file_at_its_next_chunk()
+    {
+        // The follower publishes a snapshot of its own, newer than the one arriving, while that transfer is under way:
+        // the transfer can never complete, and its temp file (up to a whole snapshot) must not wait for the next
+        // transfer or a restart to go.
+        byte[] data = Payload(10_000, 3);
+        (SimulatedFileSystem fs, SnapshotStore leader, SnapshotStore follower) = TwoNodes(data);
+        using var chunker = new SnapshotChunker(leader, new SnapshotTransferOptions { ChunkSizeBytes = 1000 });
+        using var receiver = new SnapshotReceiver(follower);
+        Assert.Equal(ChunkOutcome.Accepted, receiver.Accept(chunker.ReadChunk(0)).Outcome);
+        Assert.EndsWith(".tmp", Assert.Single(fs.ListFiles("/follower/snapshots")), StringComparison.Ordinal);
+        follower.Save(Meta(150, 3), Payload(100, 5));
+
+        Assert.Equal(ChunkOutcome.Stale, receiver.Accept(chunker.ReadChunk(1000)).Outcome);
+        Assert.Null(receiver.InProgress);
+        Assert.Equal(["snapshot-00000000000000000150-00000000000000000003.snap"], fs.ListFiles("/follower/snapshots"));
+    }
+
+    [Fact]
     public void A_transfer_with_a_dropped_chunk_resumes_and_yields_identical_bytes()
     {
         byte[] data = Payload(10_000, 9);

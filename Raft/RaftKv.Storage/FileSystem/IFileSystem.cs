@@ -39,6 +39,8 @@ public interface IFileSystem
     /// <summary>The names (not paths) of the files in a directory, sorted ordinally. Empty if the directory is missing.</summary>
     IReadOnlyList<string> ListFiles(string directory);
 
+    bool DirectoryExists(string directory);
+
     /// <summary>Creates the directory (and its parents) if missing. Durable after <see cref="SyncDirectory"/> of the parent.</summary>
     void CreateDirectory(string directory);
 
@@ -71,4 +73,30 @@ public interface IFileHandle : IDisposable
 
     /// <summary>fsync: every write and length change made so far through any handle of this file is durable when this returns.</summary>
     void Flush();
+}
+
+/// <summary>Operations built from the <see cref="IFileSystem"/> primitives.</summary>
+public static class FileSystemExtensions
+{
+    /// <summary>
+    /// Creates <paramref name="directory"/> and any missing ancestors, fsyncing the parent of each one it creates.
+    /// Without that, a power loss after the first acknowledged write could lose a new directory's entry, and with it
+    /// every fsynced file inside (Linux: a file's fsync does not make its directory's own entry durable).
+    /// </summary>
+    public static void CreateDirectoryDurably(this IFileSystem fileSystem, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(fileSystem);
+        var missing = new Stack<string>();
+        for (string? d = Path.TrimEndingDirectorySeparator(directory); !string.IsNullOrEmpty(d) && !fileSystem.DirectoryExists(d); d = Path.GetDirectoryName(d))
+        {
+            missing.Push(d);
+        }
+        // Outermost first, so that a crash in between leaves a durable prefix of the chain.
+        while (missing.TryPop(out string? created))
+        {
+            fileSystem.CreateDirectory(created);
+            string? parent = Path.GetDirectoryName(created);
+            fileSystem.SyncDirectory(string.IsNullOrEmpty(parent) ? "." : parent);
+        }
+    }
 }

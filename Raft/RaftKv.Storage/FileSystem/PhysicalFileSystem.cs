@@ -27,6 +27,8 @@ public sealed class PhysicalFileSystem : IFileSystem
 
     public bool FileExists(string path) => File.Exists(path);
 
+    public bool DirectoryExists(string directory) => Directory.Exists(directory);
+
     public IReadOnlyList<string> ListFiles(string directory)
     {
         if (!Directory.Exists(directory))

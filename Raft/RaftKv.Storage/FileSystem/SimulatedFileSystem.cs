@@ -11,7 +11,10 @@ public sealed record SimulatedFileSystemOptions
     /// <summary>Given a torn write, the chance that the file keeps the torn write's full length but the bytes after the tear read as zeros (size metadata persisted, data pages not).</summary>
     public double ZeroFilledTearProbability { get; init; } = 0.25;
 
-    /// <summary>If true, creates, deletes and renames not made durable by <see cref="IFileSystem.SyncDirectory"/> are undone by a crash.</summary>
+    /// <summary>
+    /// If true, creates, deletes and renames not made durable by <see cref="IFileSystem.SyncDirectory"/> are undone by a
+    /// crash; so is the creation of a directory not followed by a sync of its parent, with everything inside it.
+    /// </summary>
     public bool LoseUnsyncedDirectoryOperations { get; init; } = true;
 
     /// <summary>The chance that any single write stores only a random prefix of its bytes and then fails with <see cref="IOException"/>.</summary>
@@ -47,7 +50,8 @@ public sealed class SimulatedIOException(string message) : IOException(message);
 /// </summary>
 /// <remarks>
 /// Fully deterministic: every random choice comes from the <see cref="DeterministicRandom"/> passed in; no clock,
-/// no threads; files are kept in ordinal name order. Not thread-safe. Directories themselves are always durable.
+/// no threads; files are kept in ordinal name order. Not thread-safe. A directory's own entry is durable once its
+/// parent was synced after it was created (root directories always are); directories are never deleted.
 /// </remarks>
 public sealed class SimulatedFileSystem : IFileSystem
 {
@@ -56,7 +60,10 @@ public sealed class SimulatedFileSystem : IFileSystem
     // Invariant: every Inode reachable from _durable was reachable from _live at the last SyncDirectory of its directory.
     private SortedDictionary<string, Inode> _live = new(StringComparer.Ordinal);
     private SortedDictionary<string, Inode> _durable = new(StringComparer.Ordinal);
-    private readonly SortedSet<string> _directories = new(StringComparer.Ordinal);
+    private SortedSet<string> _directories = new(StringComparer.Ordinal);
+
+    // Invariant: a subset of _directories; those whose entry in their parent was made durable by SyncDirectory.
+    private SortedSet<string> _durableDirectories = new(StringComparer.Ordinal);
 
     private long _operationsUntilFailure = long.MaxValue;
     private bool _failing;
@@ -108,6 +115,8 @@ public sealed class SimulatedFileSystem : IFileSystem
 
     public bool FileExists(string path) => _live.ContainsKey(Normalize(path));
 
+    public bool DirectoryExists(string directory) => _directories.Contains(Normalize(directory));
+
     public IReadOnlyList<string> ListFiles(string directory)
     {
         directory = Normalize(directory);
@@ -154,6 +163,7 @@ public sealed class SimulatedFileSystem : IFileSystem
         {
             _durable[path] = inode;
         }
+        _durableDirectories.UnionWith(_directories.Where(d => DirectoryOf(d) == directory));
     }
 
     /// <summary>
@@ -169,11 +179,17 @@ public sealed class SimulatedFileSystem : IFileSystem
         _operationsUntilFailure = long.MaxValue;
         if (Options.LoseUnsyncedDirectoryOperations)
         {
+            // A directory whose entry (or an ancestor's) never became durable is gone, and so is everything in it.
+            _directories = new SortedSet<string>(_directories.Where(SurvivesCrash), StringComparer.Ordinal);
+            _durableDirectories = new SortedSet<string>(_directories, StringComparer.Ordinal);
+            _durable = new SortedDictionary<string, Inode>(_durable.Where(kv => _directories.Contains(DirectoryOf(kv.Key)))
+                .ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
             _live = new SortedDictionary<string, Inode>(_durable, StringComparer.Ordinal);
         }
         else
         {
             _durable = new SortedDictionary<string, Inode>(_live, StringComparer.Ordinal);
+            _durableDirectories = new SortedSet<string>(_directories, StringComparer.Ordinal);
         }
         foreach (Inode inode in _live.Values.Distinct())
         {
@@ -230,11 +246,15 @@ public sealed class SimulatedFileSystem : IFileSystem
     /// <summary>Test hook: the file's current bytes (including unsynced writes).</summary>
     public byte[] ReadAllBytes(string path) => _live[Normalize(path)].Current.ToArray();
 
-    /// <summary>Test hook: replaces a file's content, durably, creating the file and its directory entry if needed.</summary>
+    /// <summary>Test hook: replaces a file's content, durably, creating the file and its directory entry (and directories) if needed.</summary>
     public void WriteAllBytesDurably(string path, ReadOnlySpan<byte> bytes)
     {
         path = Normalize(path);
         CreateDirectory(DirectoryOf(path));
+        for (string? d = DirectoryOf(path); !string.IsNullOrEmpty(d); d = Path.GetDirectoryName(d))
+        {
+            _durableDirectories.Add(d);
+        }
         if (!_live.TryGetValue(path, out Inode? inode))
         {
             inode = new Inode();
@@ -260,6 +280,9 @@ public sealed class SimulatedFileSystem : IFileSystem
     private static string Normalize(string path) => path.Length > 1 ? path.TrimEnd('/', '\\') : path;
 
     private static string DirectoryOf(string path) => Path.GetDirectoryName(path) ?? "";
+
+    private bool SurvivesCrash(string directory) =>
+        string.IsNullOrEmpty(DirectoryOf(directory)) || (_durableDirectories.Contains(directory) && SurvivesCrash(DirectoryOf(directory)));
 
     private sealed class Inode
     {

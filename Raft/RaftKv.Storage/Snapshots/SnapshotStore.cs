@@ -62,7 +62,7 @@ public sealed class SnapshotStore
     {
         ArgumentNullException.ThrowIfNull(fileSystem);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        fileSystem.CreateDirectory(directory);
+        fileSystem.CreateDirectoryDurably(directory);
         var store = new SnapshotStore(fileSystem, directory);
         var snapshots = new List<(ulong Index, string Path)>();
         bool changed = false;

@@ -138,6 +138,10 @@ public sealed class SnapshotReceiver(SnapshotStore store) : IDisposable
         ArgumentNullException.ThrowIfNull(chunk.Metadata);
         if (_store.Latest is { } latest && chunk.Metadata.Index <= latest.Index)
         {
+            // The store may have moved past the transfer in progress too (this node published a snapshot of its own):
+            // every later chunk of it is refused here, so it can never complete; drop its temp file now rather than
+            // at the next transfer or restart.
+            if (_writer is not null && _first.Metadata.Index <= latest.Index) Abort();
             return new ChunkReceipt(ChunkOutcome.Stale, chunk.TotalLengthBytes);
         }
         bool sameTransfer = _writer is not null

@@ -9,7 +9,7 @@ public sealed partial class WriteAheadLog
 {
     private void Recover()
     {
-        _fileSystem.CreateDirectory(_directory);
+        _fileSystem.CreateDirectoryDurably(_directory);
         List<(ulong FirstIndex, string Path)> files = ListSegmentFiles();
         bool directoryChanged = false;
 
@@ -105,12 +105,6 @@ public sealed partial class WriteAheadLog
             first.Handle.Flush();
             first.Length = _buffer.Length;
             directoryChanged = true;
-            // The WAL directory itself may be new: make its entry in the parent durable too.
-            string? parent = Path.GetDirectoryName(_directory.TrimEnd('/', '\\'));
-            if (!string.IsNullOrEmpty(parent))
-            {
-                _fileSystem.SyncDirectory(parent);
-            }
         }
         if (directoryChanged)
         {
