@@ -100,6 +100,13 @@ internal static class ClusterBenchmark
             Console.WriteLine($"linearizable reads via {via}: {concurrency,3} in flight: {count / elapsed,9:N0} reads/s  p50={Percentiles.NearestRank(latencies, 0.50):F2}ms  p99={Percentiles.NearestRank(latencies, 0.99):F2}ms  {cpu.PerOperation(cluster, count)}");
         }
 
+        // Steps that held a silo's Raft loop for two heartbeat intervals or more (event 1108): when leadership moved during
+        // the load, they say whether a slow step preceded it and whether the disk or the CPU took the time.
+        foreach (ulong id in cluster.Members.Select(m => m.Id))
+        {
+            foreach (string line in cluster.Log(id).Split('\n').Where(l => l.Contains("[1108]", StringComparison.Ordinal))) Console.WriteLine($"  silo {id}: {line.Trim()}");
+        }
+
         var failovers = new List<double>();
         for (int trial = 0; trial < failoverTrials; trial++)
         {
