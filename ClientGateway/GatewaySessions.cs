@@ -4,8 +4,10 @@ namespace RaftKv.ClientGateway;
 
 /// <summary>
 /// One gate per client session: a session's requests run one at a time through this gateway, so a retry of
-/// (session, sequence) is only proposed after the earlier attempt's proposal finished, and the replicated session
-/// table answers it. Idle gates are evicted; eviction never removes a gate that is held or awaited. Idle time is
+/// (session, sequence) is normally proposed after the earlier attempt's proposal finished. Not always: a caller that
+/// cancels (its deadline passed) leaves the gate while its proposal is still pending, so two copies may reach the log.
+/// Exactly-once does not rest on the gate but on the replicated session table, which applies the first copy and
+/// answers the later one with its reply. Idle gates are evicted; eviction never removes a gate that is held or awaited. Idle time is
 /// measured on the monotonic timestamp, not the wall clock: a wall clock stepped back (NTP) would otherwise stop
 /// eviction for as long as the step, and a gate per session seen meanwhile would pile up.
 /// </summary>
