@@ -13,6 +13,7 @@ namespace RaftKv.Client;
 /// is retried with the SAME sequence number (bounded attempts, exponential backoff, rotating addresses); the
 /// replicated session table then answers a retry of an applied write with its original reply, which makes writes
 /// exactly-once. Leader redirects and session expiry come from the gateway's response trailers (<see cref="KvMetadata"/>).
+/// A write that fails for good says "raftkv-may-have-applied: false" only if no attempt of it may have been applied.
 /// </summary>
 /// <remarks>
 /// Writes of one client are sent one at a time (the session's sequence numbers must reach the log in order);
@@ -282,11 +283,30 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
                 Volatile.Write(ref _sessionId, 0);
                 throw new RaftKvSessionExpiredException(inDoubt: attempts.EarlierAttemptMayHaveApplied, expired);
             }
+            catch (RpcException failure) when (attempts.EarlierAttemptMayHaveApplied && !KvMetadata.MayHaveApplied(failure))
+            {
+                // The last attempt was certainly not applied, but an earlier one may have been (its reply was lost, or
+                // it reached a leader that then lost leadership): the write is in doubt, and the caller must not read
+                // the last attempt's "false" as "never applied".
+                throw InDoubt(failure);
+            }
         }
         finally
         {
             _writeGate.Release();
         }
+    }
+
+    /// <summary><paramref name="failure"/> with its may-have-applied trailer set to "true" (other trailers kept).</summary>
+    private static RpcException InDoubt(RpcException failure)
+    {
+        var trailers = new Metadata();
+        foreach (Metadata.Entry entry in failure.Trailers)
+        {
+            if (entry.Key != KvMetadata.MayHaveAppliedTrailer) trailers.Add(entry);
+        }
+        trailers.Add(KvMetadata.MayHaveAppliedTrailer, "true");
+        return new RpcException(failure.Status, trailers, failure.Message);
     }
 
     /// <summary>One request with bounded retries of retryable failures; the request object (and so its sequence number) never changes.</summary>

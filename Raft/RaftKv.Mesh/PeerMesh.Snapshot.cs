@@ -21,6 +21,9 @@ public sealed partial class PeerMesh
         }
         CancellationToken cancellationToken = _stopping.Token;
         Task transfer = Task.Run(() => RunSnapshotTransferAsync(peer, installSnapshot, cancellationToken), CancellationToken.None);
+        // A peer retired in between may release its channel before seeing this: the transfer then fails and is
+        // reported, and Raft sends the snapshot again to the peer's new address.
+        peer.SnapshotTask = transfer;
         lock (_snapshotTasksLock)
         {
             _snapshotTasks.Add(transfer);

@@ -83,9 +83,36 @@ public sealed partial class PeerMesh : IAsyncDisposable
             {
                 known.Queue.Writer.TryComplete();
                 _retiredPeers.Add(known);
+                _ = ReleaseRetiredAsync(known);
             }
             peer.Start(_stopping.Token);
             MeshLog.PeerAdded(_logger, id, address);
+        }
+    }
+
+    /// <summary>
+    /// Disposes a retired peer's channel (its pooled HTTP/2 connections to the old address, which are never idle-closed)
+    /// once its sender has ended and its snapshot transfer, if any, has finished. Kept until the mesh is disposed, every
+    /// move of a member would leave one behind for the life of the process.
+    /// </summary>
+    private async Task ReleaseRetiredAsync(Peer peer)
+    {
+        await peer.SenderTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await peer.SnapshotTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_peersLock)
+        {
+            // DisposeAsync took the retired peers over (and disposes them).
+            if (!_retiredPeers.Remove(peer)) return;
+        }
+        peer.Channel.Dispose();
+    }
+
+    /// <summary>Peers replaced by <see cref="AddPeer"/> whose channels are not released yet (for tests).</summary>
+    internal int RetiredPeerCount
+    {
+        get
+        {
+            lock (_peersLock) return _retiredPeers.Count;
         }
     }
 
@@ -127,6 +154,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
         lock (_peersLock)
         {
             peers = [.. _peers.Values, .. _retiredPeers];
+            _retiredPeers.Clear();
         }
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (Peer peer in peers)
@@ -219,6 +247,9 @@ public sealed partial class PeerMesh : IAsyncDisposable
         public Channel<Message> Queue { get; }
 
         public Task SenderTask { get; private set; } = Task.CompletedTask;
+
+        /// <summary>The latest snapshot transfer to this peer (completed when none ran).</summary>
+        public Task SnapshotTask { get; set; } = Task.CompletedTask;
 
         public void Start(CancellationToken cancellationToken) =>
             SenderTask = Task.Run(() => _mesh.RunSenderAsync(this, cancellationToken), CancellationToken.None);

@@ -59,4 +59,24 @@ public sealed class ExactlyOnceTests : SingleGatewayTest
         Assert.Equal(_node.LastIndex, next.ModRevision);
         Assert.Equal("1", Encoding.UTF8.GetString((await client.GetAsync("doubt"))!.Value));
     }
+
+    [Fact]
+    public async Task A_write_in_doubt_is_not_reported_as_unapplied_when_a_later_attempt_is_refused_before_proposing()
+    {
+        // Attempt 1 reaches the leader and is applied, but its reply is lost (may have applied); the client moves on to
+        // the next gateway, which knows no leader and refuses before proposing (certainly not applied, for that attempt).
+        using var leaderNode = new FakeRaftKvNode(1, [1, 2]);
+        using var lostNode = new FakeRaftKvNode(2, [1, 2]) { LeaderId = 0 };
+        await using var leader = await GatewayTestServer.StartAsync(leaderNode);
+        await using var lost = await GatewayTestServer.StartAsync(lostNode);
+        await using var client = new RaftKvClient(new RaftKvClientOptions { Endpoints = [leader.Address, lost.Address], MaxAttempts = 2, InitialBackoffMs = 10 });
+        await client.PutAsync("warm-up", "x");
+        leaderNode.DropNextReplies(1);
+
+        var failure = await Assert.ThrowsAsync<RpcException>(() => client.PutAsync("doubt", "1"));
+
+        Assert.Equal("1", Encoding.UTF8.GetString(leaderNode.StateMachine.Get("doubt"u8.ToArray())!.Value.Span));
+        // The write as a whole is in doubt: the last attempt's "false" must not reach the caller as the answer.
+        Assert.True(KvMetadata.MayHaveApplied(failure), $"reported {failure.Trailers.GetValue(KvMetadata.MayHaveAppliedTrailer)} for a write that was applied");
+    }
 }

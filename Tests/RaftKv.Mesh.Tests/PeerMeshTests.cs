@@ -162,4 +162,27 @@ public sealed class PeerMeshTests
         Assert.Equal(2, options.Validate().Count);
         Assert.Throws<ArgumentException>(() => Mesh(1, new Dictionary<ulong, string>(), options: options));
     }
+
+    [Fact]
+    public async Task APeerThatMovesLeavesNoChannelBehindAtItsOldAddresses()
+    {
+        using var handler1 = new RecordingHandler();
+        using var handler2 = new RecordingHandler();
+        await using MeshTestServer first = await MeshTestServer.StartAsync(2, handler1);
+        await using MeshTestServer second = await MeshTestServer.StartAsync(2, handler2);
+        await using PeerMesh mesh = Mesh(1, new Dictionary<ulong, string> { [2] = first.Address.ToString() });
+        ulong round = 0;
+        await Eventually.WaitAsync(() => handler1.Messages.Count > 0, "the first address got a message", eachPoll: () => mesh.Send(Heartbeat(1, 2, ++round)));
+
+        // A member whose address keeps changing (a restarted container, a renamed host): each move retires a channel.
+        for (int move = 0; move < 10; move++)
+        {
+            mesh.AddPeer(2, (move % 2 == 0 ? second : first).Address.ToString());
+            mesh.Send(Heartbeat(1, 2, ++round));
+        }
+
+        await Eventually.WaitAsync(() => mesh.RetiredPeerCount == 0, "every retired peer's channel was released");
+        int before = handler1.Messages.Count;
+        await Eventually.WaitAsync(() => handler1.Messages.Count > before, "the current address still gets messages", eachPoll: () => mesh.Send(Heartbeat(1, 2, ++round)));
+    }
 }

@@ -80,12 +80,26 @@ public sealed class GatewayTestServer : IAsyncDisposable
     }
 }
 
-/// <summary>A clock the test moves by hand (for the gateway's command timestamps).</summary>
+/// <summary>
+/// A clock the test moves by hand: the wall clock (the gateway's command timestamps) and the monotonic timestamp
+/// (its idle times). <see cref="Advance"/> moves both; <see cref="StepWallClock"/> only the wall clock, as NTP does.
+/// </summary>
 public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private long _utcTicks = start.UtcTicks;
+    private long _monotonicTicks = 1;
 
     public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _utcTicks), TimeSpan.Zero);
 
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _utcTicks, by.Ticks);
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => Interlocked.Read(ref _monotonicTicks);
+
+    public void Advance(TimeSpan by)
+    {
+        Interlocked.Add(ref _utcTicks, by.Ticks);
+        Interlocked.Add(ref _monotonicTicks, by.Ticks);
+    }
+
+    public void StepWallClock(TimeSpan by) => Interlocked.Add(ref _utcTicks, by.Ticks);
 }
