@@ -36,6 +36,14 @@ public sealed record MeshOptions
     /// </summary>
     public int MaxSnapshotChunkRetries { get; init; } = 16;
 
+    /// <summary>
+    /// Longest wait for one chunk's receipt before a snapshot transfer gives up (and Raft sends the snapshot again
+    /// later): a receiver that stopped answering without closing the connection would otherwise hold the transfer
+    /// until the connection's keep-alive ping fails. Receiving a chunk is a file write (the last one, an fsync and a
+    /// rename), so seconds, not minutes.
+    /// </summary>
+    public TimeSpan SnapshotChunkReceiptTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Whole-snapshot checksum failures (restart from offset 0) before a transfer gives up.</summary>
     public int MaxSnapshotRestarts { get; init; } = 2;
 
@@ -81,6 +89,10 @@ public sealed record MeshOptions
         if (MaxSnapshotChunkRetries < 0)
         {
             errors.Add($"{nameof(MaxSnapshotChunkRetries)} must not be negative, was {MaxSnapshotChunkRetries}.");
+        }
+        if (SnapshotChunkReceiptTimeout <= TimeSpan.Zero)
+        {
+            errors.Add($"{nameof(SnapshotChunkReceiptTimeout)} must be positive, was {SnapshotChunkReceiptTimeout}.");
         }
         if (MaxSnapshotRestarts < 0)
         {

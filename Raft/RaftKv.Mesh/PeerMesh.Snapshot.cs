@@ -77,22 +77,34 @@ public sealed partial class PeerMesh
     /// Streams the chunks, one at a time, each from the offset the previous receipt asked for: a chunk the receiver
     /// refused (bad CRC, out of order) is resent, a whole-snapshot checksum failure restarts from 0. Returns the final
     /// outcome (<see cref="ChunkOutcome.Completed"/> or <see cref="ChunkOutcome.Stale"/>); throws when the transfer
-    /// cannot finish.
+    /// cannot finish, or when a chunk's receipt takes longer than <see cref="MeshOptions.SnapshotChunkReceiptTimeout"/>.
     /// </summary>
     private async Task<ChunkOutcome> TransferAsync(Peer peer, Message installSnapshot, SnapshotChunker chunker, CancellationToken cancellationToken)
     {
-        using AsyncDuplexStreamingCall<Wire.SnapshotChunk, Wire.ChunkReceipt> call = peer.Client.InstallSnapshot(cancellationToken: cancellationToken);
-        await using IAsyncEnumerator<Wire.ChunkReceipt> receipts = call.ResponseStream.ReadAllAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        // Re-armed for every chunk: the call ends when one receipt is overdue.
+        using var receiptOverdue = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        CancellationToken callToken = receiptOverdue.Token;
+        using AsyncDuplexStreamingCall<Wire.SnapshotChunk, Wire.ChunkReceipt> call = peer.Client.InstallSnapshot(cancellationToken: callToken);
+        await using IAsyncEnumerator<Wire.ChunkReceipt> receipts = call.ResponseStream.ReadAllAsync(callToken).GetAsyncEnumerator(callToken);
         long offset = 0;
         int retries = 0;
         int restarts = 0;
         while (true)
         {
             SnapshotChunk chunk = chunker.ReadChunk(offset);
-            await call.RequestStream.WriteAsync(RaftMessageCodec.ToProto(installSnapshot, chunk), cancellationToken).ConfigureAwait(false);
-            if (!await receipts.MoveNextAsync().ConfigureAwait(false))
+            receiptOverdue.CancelAfter(_options.SnapshotChunkReceiptTimeout);
+            try
             {
-                throw new IOException($"peer {peer.Id} ended the InstallSnapshot stream without a receipt");
+                await call.RequestStream.WriteAsync(RaftMessageCodec.ToProto(installSnapshot, chunk), callToken).ConfigureAwait(false);
+                if (!await receipts.MoveNextAsync().ConfigureAwait(false))
+                {
+                    throw new IOException($"peer {peer.Id} ended the InstallSnapshot stream without a receipt");
+                }
+            }
+            catch (Exception e) when (receiptOverdue.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException(
+                    $"peer {peer.Id} did not acknowledge the snapshot chunk at offset {offset} within {_options.SnapshotChunkReceiptTimeout.TotalSeconds:F0} s", e);
             }
             ChunkReceipt receipt = RaftMessageCodec.FromProto(receipts.Current);
             switch (receipt.Outcome)

@@ -77,6 +77,29 @@ public sealed class PeerSnapshotAndRobustnessTests : IDisposable
     }
 
     [Fact]
+    public async Task ASnapshotTransferWhoseReceiverStopsAnsweringGivesUpAtTheReceiptTimeout()
+    {
+        // The receiver hangs on the fourth chunk with the connection up, so no keep-alive ping fails for a minute or
+        // more: the transfer must give up on its own, and Raft sends the snapshot again later.
+        const int chunkSizeBytes = 8 * 1024;
+        SnapshotStore senderStore = Store("sender");
+        senderStore.Save(new SnapshotMetadata(10, 1, new ClusterConfiguration([1, 2])), new byte[100 * 1024]);
+        using var sender = new RecordingHandler(sendFrom: senderStore, transferOptions: new SnapshotTransferOptions { ChunkSizeBytes = chunkSizeBytes });
+        using var receiver = new RecordingHandler(receiveInto: Store("receiver"));
+        receiver.StallAtChunk(3 * chunkSizeBytes);
+        await using MeshTestServer server = await MeshTestServer.StartAsync(2, receiver);
+        await using var mesh = new PeerMesh(1, new Dictionary<ulong, string> { [2] = server.Address.ToString() }, sender,
+            FastReconnect with { SnapshotChunkReceiptTimeout = TimeSpan.FromSeconds(5) }, NullLogger.Instance);
+
+        mesh.Send(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 1, Snapshot = senderStore.Latest });
+
+        await Eventually.WaitAsync(() => sender.SnapshotFailures.Count == 1, "the stalled transfer was given up");
+        Assert.Equal(2UL, sender.SnapshotFailures[0]);
+        Assert.Equal(3, receiver.Receipts.Count);
+        Assert.Null(receiver.Installed);
+    }
+
+    [Fact]
     public async Task GarbageBytesOnThePeerPortDoNotStopTheServer()
     {
         using var handler = new RecordingHandler();

@@ -18,6 +18,7 @@ public sealed class RecordingHandler : IPeerMessageHandler, IDisposable
     private readonly ConcurrentQueue<ChunkReceipt> _receipts = new();
     private readonly ConcurrentQueue<ulong> _snapshotFailures = new();
     private int _corruptOnce;
+    private long _stallAt = -1;
 
     public RecordingHandler(SnapshotStore? sendFrom = null, SnapshotStore? receiveInto = null, SnapshotTransferOptions? transferOptions = null)
     {
@@ -38,6 +39,9 @@ public sealed class RecordingHandler : IPeerMessageHandler, IDisposable
     /// <summary>Flips a byte of the chunk at <paramref name="offsetBytes"/> the first time it arrives.</summary>
     public void CorruptChunkOnce(long offsetBytes) => Volatile.Write(ref _corruptOnce, 1 + (int)offsetBytes);
 
+    /// <summary>Never answers the chunk at <paramref name="offsetBytes"/> (until the call is cancelled): a receiver that hangs.</summary>
+    public void StallAtChunk(long offsetBytes) => Interlocked.Exchange(ref _stallAt, offsetBytes);
+
     public void OnMessage(Message message) => _messages.Enqueue(message);
 
     public async Task<ChunkReceipt> OnSnapshotChunkAsync(Message installSnapshot, SnapshotChunk chunk, CancellationToken cancellationToken)
@@ -46,6 +50,7 @@ public sealed class RecordingHandler : IPeerMessageHandler, IDisposable
         {
             throw new InvalidOperationException("this handler does not receive snapshots");
         }
+        if (chunk.OffsetBytes == Interlocked.Read(ref _stallAt)) await Task.Delay(Timeout.Infinite, cancellationToken);
         int corrupt = Volatile.Read(ref _corruptOnce);
         if (corrupt != 0 && chunk.OffsetBytes == corrupt - 1 && Interlocked.CompareExchange(ref _corruptOnce, 0, corrupt) == corrupt)
         {
