@@ -1,5 +1,4 @@
 using RaftKv.Chaos.Checkers;
-using RaftKv.Chaos.Cluster;
 using RaftKv.Chaos.Faults;
 using RaftKv.Chaos.History;
 using RaftKv.Chaos.Runner;
@@ -24,30 +23,6 @@ public sealed class ChaosOptionsAndReportTests
         Assert.Equal(["grpc", "orleans"], options.Clients);
         Assert.Equal(["orleans"], ChaosOptions.Parse(["--clients", "orleans"]).Clients);
         Assert.Throws<ArgumentException>(() => ChaosOptions.Parse(["--clients", "carrier-pigeon"]));
-        Assert.False(options.FakeMonotonicClock);
-        Assert.True(ChaosOptions.Parse(["--clock-monotonic"]).FakeMonotonicClock);
-    }
-
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void A_silo_under_libfaketime_has_its_monotonic_clock_faked_only_when_asked(bool fakeMonotonic)
-    {
-        var node = new ChaosNode
-        {
-            Id = 1, Address = "127.0.0.1", ClientAddress = "http://127.0.0.1:1", PeerAddress = "http://127.0.0.1:2", DataDirectory = "/tmp/d",
-            ClockFile = "/tmp/clock-offset", LogFile = "/tmp/log", FakeMonotonicClock = fakeMonotonic,
-        };
-
-        var start = SiloLauncher.StartInfo(node, [node], [], []);
-
-        if (SiloLauncher.FakeTimeLibrary() is null)
-        {
-            Assert.False(start.Environment.ContainsKey("LD_PRELOAD")); // no faketime package: real clocks
-            return;
-        }
-        Assert.Equal("/tmp/clock-offset", start.Environment["FAKETIME_TIMESTAMP_FILE"]);
-        Assert.Equal(fakeMonotonic ? null : "1", start.Environment.TryGetValue("FAKETIME_DONT_FAKE_MONOTONIC", out string? value) ? value : null);
     }
 
     private static ChaosReport Report(IReadOnlyList<Operation> operations, IReadOnlyList<FaultEvent> timeline, bool converged = true) => new()

@@ -19,14 +19,6 @@ public sealed record ChaosClusterOptions
     /// <summary>Start silos under libfaketime so their clocks can be skewed (needs the faketime package).</summary>
     public bool FakeTime { get; init; } = true;
 
-    /// <summary>
-    /// Whether a clock fault moves the monotonic clock too (libfaketime's default), not only the wall clock. A real
-    /// monotonic clock never goes back, and when a faked one does, .NET's own timers (Task.Delay, Kestrel's, the
-    /// thread pool's timed waits) oversleep by the jump, which stalls a silo in ways no real clock can; so off by
-    /// default, on for the clock-stall scenario and <c>--clock-monotonic</c> runs.
-    /// </summary>
-    public bool FakeMonotonicClock { get; init; }
-
     /// <summary>Put each node's data directory on its own tmpfs of this size, so the runner can fill it (needs root); 0: no tmpfs.</summary>
     public long TmpfsBytes { get; init; } = 512L * 1024 * 1024;
 
@@ -72,7 +64,6 @@ public sealed class ChaosCluster : IAsyncDisposable
                 PeerAddress = Network is null ? $"http://{address}:{loopbackBase + 10 + id}" : $"http://{address}:{PeerPort}",
                 DataDirectory = Path.Combine(options.RunDirectory, $"node{id}", "data"),
                 ClockFile = fakeTime ? Path.Combine(options.RunDirectory, $"node{id}", "clock-offset") : null,
-                FakeMonotonicClock = options.FakeMonotonicClock,
                 LogFile = Path.Combine(options.RunDirectory, $"node{id}", "silo.log"),
             };
         })];

@@ -17,8 +17,5 @@ public sealed record ChaosNode
     /// <summary>The libfaketime timestamp file of this node (its contents are the clock offset), or null without faketime.</summary>
     public string? ClockFile { get; init; }
 
-    /// <summary>Whether the clock offset applies to the monotonic clock too (see <see cref="ChaosClusterOptions.FakeMonotonicClock"/>).</summary>
-    public bool FakeMonotonicClock { get; init; }
-
     public required string LogFile { get; init; }
 }

@@ -50,12 +50,11 @@ public static class SiloLauncher
         foreach (string argument in command.Skip(1)) start.ArgumentList.Add(argument);
         if (node.ClockFile is not null && FakeTimeLibrary() is { } library)
         {
-            // The offset in the file applies to the wall clock, and to the monotonic clock too when asked; it is re-read
-            // at most once a second, so a jump takes effect within a second of the runner rewriting it.
+            // The offset in the file applies to every clock libfaketime intercepts (realtime and monotonic); it is
+            // re-read at most once a second, so a jump takes effect within a second of the runner rewriting it.
             start.Environment["LD_PRELOAD"] = library;
             start.Environment["FAKETIME_TIMESTAMP_FILE"] = node.ClockFile;
             start.Environment["FAKETIME_CACHE_DURATION"] = "1";
-            if (!node.FakeMonotonicClock) start.Environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
         }
         // The runner's own .NET settings must not leak into the silo (e.g. a test host's diagnostics variables).
         start.Environment.Remove("DOTNET_STARTUP_HOOKS");

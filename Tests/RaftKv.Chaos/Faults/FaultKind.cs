@@ -25,10 +25,7 @@ public enum FaultKind
     /// <summary>One direction only: a random node's packets to the others are dropped (the node still hears them).</summary>
     OneWay,
 
-    /// <summary>
-    /// One node's wall clock (and with --clock-monotonic its monotonic clock too; via libfaketime) jumps forward or back,
-    /// then back to true time.
-    /// </summary>
+    /// <summary>One node's clocks (realtime and monotonic, via libfaketime) jump forward or back, then jump back to true time.</summary>
     ClockSkew,
 
     /// <summary>One node's data disk (a tmpfs) filled to the last byte, then freed.</summary>

@@ -45,19 +45,15 @@ public sealed record ChaosOptions
     /// <summary>More configuration for every silo, e.g. "--RaftKv:TestFaultServeReadsLocally=true".</summary>
     public IReadOnlyList<string> SiloArguments { get; init; } = [];
 
-    /// <summary>Clock faults move the monotonic clock too, not only the wall clock (see ChaosClusterOptions.FakeMonotonicClock).</summary>
-    public bool FakeMonotonicClock { get; init; }
-
     public const string Usage = """
         usage: RaftKv.Chaos [--seed N] [--duration 60s|10m] [--nodes 3|5] [--faults kill,kill-leader,...|all|none]
                             [--keys 4] [--register-workers 4] [--counter-workers 2] [--write-once-workers 1] [--think-ms 20]
                             [--fault-ms 1000-5000] [--quiet-ms 1000-3000] [--out DIR] [--loopback] [--silo-arg ARG]...
-                            [--clients grpc,orleans] [--clock-monotonic]
+                            [--clients grpc,orleans]
           faults: kill, kill-leader, kill-all, pause, pause-leader, partition, isolate-leader, bridge, one-way, clock, disk-full,
                   transfer-leader, replace-member
           clients: grpc (RaftKvClient over the gateway), orleans (KV grains + RaftKvSession via an Orleans client); default both
           --loopback: no network namespaces (no partitions; for machines without root/iptables)
-          --clock-monotonic: clock faults move the monotonic clock too (no real clock goes back; .NET's timers then oversleep)
           --silo-arg: passed to every silo, e.g. --silo-arg --RaftKv:TestFaultServeReadsLocally=true
         """;
 
@@ -89,7 +85,6 @@ public sealed record ChaosOptions
                 case "--quiet-ms": (int minQ, int maxQ) = Range(Value()); options = options with { MinQuietMs = minQ, MaxQuietMs = maxQ }; break;
                 case "--out": options = options with { OutputDirectory = Value() }; break;
                 case "--loopback": options = options with { NetworkNamespaces = false }; break;
-                case "--clock-monotonic": options = options with { FakeMonotonicClock = true }; break;
                 case "--silo-arg": siloArguments.Add(Value()); break;
                 case "--clients":
                     options = options with { Clients = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)] };

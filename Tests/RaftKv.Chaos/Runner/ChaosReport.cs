@@ -112,7 +112,6 @@ public sealed record ChaosReport
         $"dotnet run -c Release --project Tests/RaftKv.Chaos -- --seed {Options.Seed} --duration {Options.Duration.TotalSeconds:F0}s --nodes {Options.Nodes}" +
         (Options.Faults is null ? "" : $" --faults {(Options.Faults.Count == 0 ? "none" : string.Join(",", Options.Faults.Select(f => f.Name())))}") +
         (Options.NetworkNamespaces ? "" : " --loopback") +
-        (Options.FakeMonotonicClock ? " --clock-monotonic" : "") +
         (Options.Clients.SequenceEqual(["grpc", "orleans"]) ? "" : $" --clients {string.Join(",", Options.Clients)}") +
         string.Concat(Options.SiloArguments.Select(a => $" --silo-arg {a}"));
 

@@ -43,7 +43,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter? progress = null)
         await using var cluster = new ChaosCluster(new ChaosClusterOptions
         {
             Nodes = options.Nodes, RunId = runId, RunDirectory = Path.Combine(directory, "nodes"),
-            NetworkNamespaces = options.NetworkNamespaces, ExtraSiloArguments = siloArguments, FakeMonotonicClock = options.FakeMonotonicClock,
+            NetworkNamespaces = options.NetworkNamespaces, ExtraSiloArguments = siloArguments,
         });
         cluster.NodeExited += (id, code) => timeline.Add(FaultPhase.Note, "exit", $"node {id} exited by itself with code {code}");
         var kinds = (options.Faults ?? Enum.GetValues<FaultKind>()).Where(k => Supported(k, cluster, out _)).ToList();

@@ -39,7 +39,6 @@ public static class ClockStallScenario
         await using var cluster = new ChaosCluster(new ChaosClusterOptions
         {
             Nodes = 3, RunId = (int)((uint)Environment.ProcessId % 200), RunDirectory = Path.Combine(directory, "nodes"),
-            FakeMonotonicClock = true, // the scenario is about a monotonic clock going back
         });
         foreach (ChaosNode node in cluster.Nodes) cluster.Start(node.Id);
         int leader = await LeaderAsync(cluster, TimeSpan.FromSeconds(60)) ?? throw new InvalidOperationException("no first leader");
