@@ -320,9 +320,9 @@ public sealed partial class RaftDriver
             {
                 long persistStart = _time.GetTimestamp();
                 _storage.Save(ready.HardState, ready.Entries);
-                long persistTicks = _time.GetTimestamp() - persistStart;
-                _metrics.Persisted(TimeSpan.FromSeconds((double)persistTicks / _time.TimestampFrequency), ready.Entries.Count);
-                _slowSteps.Persisted(persistTicks, ready.Entries.Count);
+                TimeSpan persisting = _time.GetElapsedTime(persistStart);
+                _metrics.Persisted(persisting, ready.Entries.Count);
+                _slowSteps.Persisted(persisting, ready.Entries.Count);
                 _seams.Observer?.OnPersisted(ready.HardState, ready.Entries);
                 if (ready.HardState is { } saved) _savedHardState = saved;
             }
@@ -331,9 +331,9 @@ public sealed partial class RaftDriver
             {
                 long applyStart = _time.GetTimestamp();
                 foreach (LogEntry entry in ready.CommittedEntries) Apply(entry);
-                long applyTicks = _time.GetTimestamp() - applyStart;
-                _metrics.AppliedBatch(TimeSpan.FromSeconds((double)applyTicks / _time.TimestampFrequency));
-                _slowSteps.Applied(applyTicks, ready.CommittedEntries.Count);
+                TimeSpan applying = _time.GetElapsedTime(applyStart);
+                _metrics.AppliedBatch(applying);
+                _slowSteps.Applied(applying, ready.CommittedEntries.Count);
                 _metrics.Applied(ready.CommittedEntries.Count);
             }
             // After applying, so a proposal that committed in this Ready gets its real reply rather than a retry.

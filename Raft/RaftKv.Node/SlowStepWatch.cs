@@ -16,9 +16,9 @@ internal sealed class SlowStepWatch(TimeProvider time, ILogger logger, ulong nod
 
     private readonly long _threshold = time.TimestampFrequency * 2 * heartbeatIntervalMs / 1000;
     private long _stepStart;
-    private long _persistTicks;
+    private TimeSpan _persisting;
     private int _persistedEntries;
-    private long _applyTicks;
+    private TimeSpan _applying;
     private int _appliedEntries;
     private long _lastWarning = long.MinValue;
     private int _unreported;
@@ -27,19 +27,19 @@ internal sealed class SlowStepWatch(TimeProvider time, ILogger logger, ulong nod
     public void StepStarted()
     {
         _stepStart = time.GetTimestamp();
-        _persistTicks = _applyTicks = 0;
+        _persisting = _applying = TimeSpan.Zero;
         _persistedEntries = _appliedEntries = 0;
     }
 
-    public void Persisted(long ticks, int entries)
+    public void Persisted(TimeSpan elapsed, int entries)
     {
-        _persistTicks += ticks;
+        _persisting += elapsed;
         _persistedEntries += entries;
     }
 
-    public void Applied(long ticks, int entries)
+    public void Applied(TimeSpan elapsed, int entries)
     {
-        _applyTicks += ticks;
+        _applying += elapsed;
         _appliedEntries += entries;
     }
 
@@ -52,7 +52,7 @@ internal sealed class SlowStepWatch(TimeProvider time, ILogger logger, ulong nod
         _unreported++;
         _worstUnreportedTicks = Math.Max(_worstUnreportedTicks, took);
         if (_lastWarning != long.MinValue && now - _lastWarning < time.TimestampFrequency * QuietPeriodSeconds) return;
-        NodeLog.SlowStep(logger, nodeId, role, Ms(took), Ms(_persistTicks), _persistedEntries, Ms(_applyTicks), _appliedEntries,
+        NodeLog.SlowStep(logger, nodeId, role, Ms(took), (long)_persisting.TotalMilliseconds, _persistedEntries, (long)_applying.TotalMilliseconds, _appliedEntries,
             heartbeatIntervalMs, _unreported - 1, Ms(_worstUnreportedTicks));
         _lastWarning = now;
         _unreported = 0;

@@ -43,7 +43,7 @@ public sealed class SlowStepTests : IDisposable
     {
         watch.StepStarted();
         _time.Advance(TimeSpan.FromMilliseconds(persistMs));
-        watch.Persisted(_time.TimestampFrequency * persistMs / 1000, entries);
+        watch.Persisted(TimeSpan.FromMilliseconds(persistMs), entries);
         _time.Advance(TimeSpan.FromMilliseconds(totalMs - persistMs));
         watch.StepEnded(RaftRole.Leader);
     }
