@@ -39,6 +39,7 @@ public interface IFileSystem
     /// <summary>The names (not paths) of the files in a directory, sorted ordinally. Empty if the directory is missing.</summary>
     IReadOnlyList<string> ListFiles(string directory);
 
+    /// <summary>Whether the directory exists (as last created; after a crash, only if its entry was made durable).</summary>
     bool DirectoryExists(string directory);
 
     /// <summary>Creates the directory (and its parents) if missing. Durable after <see cref="SyncDirectory"/> of the parent.</summary>
