@@ -145,6 +145,7 @@ public static class SiloHost
             app.Lifetime.ApplicationStopped.Register(certificates.Dispose);
         }
         EndPeerStreamsWhenStopping(app, options);
+        app.UseClientResetAsCancellation();
         // The ports Kestrel listens on (Connection.LocalPort), not the advertised ones: behind NAT or a port mapping
         // they differ, and checking the advertised port would skip authentication altogether.
         SiloSecurity.UseClientPortChecks(app, options.ClientListenUri.Port, security, certificates, limits);

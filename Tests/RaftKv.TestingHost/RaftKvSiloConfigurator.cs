@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.TestingHost;
+using RaftKv.ClientGateway;
 using RaftKv.Node;
 using RaftKv.Silo;
 
@@ -37,6 +38,7 @@ public sealed class RaftKvSiloConfigurator : ISiloConfigurator, IHostConfigurato
             .Configure(app =>
             {
                 SiloHost.EndPeerStreamsWhenStopping(app, options);
+                app.UseClientResetAsCancellation();
                 app.UseRouting();
                 app.UseEndpoints(endpoints => SiloHost.MapNodeEndpoints(endpoints, options));
             }));

@@ -34,8 +34,9 @@ public sealed class GatewayTestServer : IAsyncDisposable
     public string Address { get; }
 
     /// <param name="logs">Where the server's log goes (everything from Debug up); none by default.</param>
+    /// <param name="middleware">Added to the pipeline first, ahead of the gateway's own (as the silo orders them).</param>
     public static async Task<GatewayTestServer> StartAsync(FakeRaftKvNode node, TimeProvider? timeProvider = null, KvGatewayOptions? options = null,
-        ILoggerProvider? logs = null)
+        ILoggerProvider? logs = null, Action<IApplicationBuilder>? middleware = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -49,6 +50,8 @@ public sealed class GatewayTestServer : IAsyncDisposable
         if (timeProvider is not null) builder.Services.AddSingleton(timeProvider);
         builder.Services.AddRaftKvGateway(options);
         WebApplication app = builder.Build();
+        middleware?.Invoke(app);
+        app.UseClientResetAsCancellation();
         app.MapRaftKvGateway();
         await app.StartAsync();
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
