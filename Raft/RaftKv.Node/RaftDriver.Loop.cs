@@ -81,6 +81,9 @@ public sealed partial class RaftDriver
         {
             // I/O errors after start are fail-stop: never keep serving from state that may not be durable.
             _stopped = true;
+            // Closed before the drain below: a request whose Post saw _stopped still false and writes afterwards is
+            // refused by the closed inbox (and failed by Post) instead of waiting forever in an inbox nobody reads.
+            _inbox.Writer.TryComplete();
             FailAllPending(new UnavailableException("the node stopped after a fatal error"));
             _onFatal(e);
         }
