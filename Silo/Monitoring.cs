@@ -27,6 +27,13 @@ public static class Monitoring
     /// <summary>Every meter whose name starts so is exported: RaftKv.Node, RaftKv.Storage, RaftKv.StateMachine, RaftKv.Mesh, RaftKv.Gateway.</summary>
     public const string MeterNames = "RaftKv.*";
 
+    /// <summary>
+    /// The .NET runtime's own meter: GC collections and pause time, thread-pool queue length and threads, process CPU
+    /// and memory, lock contention. Observable instruments, read only when /metrics is scraped. They say whether a
+    /// slow Raft step (log event 1108) was the process pausing for GC or the thread pool falling behind.
+    /// </summary>
+    public const string RuntimeMeterName = "System.Runtime";
+
     private const string LiveTag = "live";
     private const string ReadyTag = "ready";
 
@@ -36,7 +43,7 @@ public static class Monitoring
         ArgumentNullException.ThrowIfNull(options);
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("raftkv-silo", serviceInstanceId: options.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-            .WithMetrics(metrics => metrics.AddMeter(MeterNames).AddPrometheusExporter());
+            .WithMetrics(metrics => metrics.AddMeter(MeterNames, RuntimeMeterName).AddPrometheusExporter());
         services.AddGrpcHealthChecks(grpc =>
             {
                 // A load balancer asking the gRPC health service should route only to a node that can serve.

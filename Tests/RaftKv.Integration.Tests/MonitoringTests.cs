@@ -52,6 +52,11 @@ public sealed class MonitoringTests
         Assert.True(Value(after, "raftkv_gateway_requests_total", "method=\"Put\"", "status=\"OK\"") >= 20);
         Assert.Contains("raftkv_raft_persist_duration_seconds_bucket", after, StringComparison.Ordinal);
         foreach (string line in Lines(after, "raftkv_raft_replication_lag")) Assert.InRange(ValueOf(line), 0, 1_000);
+        // The runtime's meter beside ours, to tell a GC pause or a starved thread pool from a slow disk.
+        Assert.True(Lines(after, "dotnet_gc_collections_total").Any(), "no GC collection counts in /metrics");
+        Assert.True(Lines(after, "dotnet_process_cpu_time_seconds_total").Sum(ValueOf) > 0, "no process CPU time in /metrics");
+        Assert.True(Lines(after, "dotnet_gc_pause_time_seconds_total").Any(), "no GC pause time in /metrics");
+        Assert.True(Lines(after, "dotnet_thread_pool_queue_length_total").Any(), "no thread-pool queue length in /metrics");
 
         // Every node serves its own meters; a follower's commit index follows the leader's.
         ulong follower = cluster.Members.Select(m => m.Id).First(id => id != leader);
