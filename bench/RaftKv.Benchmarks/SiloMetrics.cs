@@ -6,7 +6,8 @@ namespace RaftKv.Benchmarks;
 /// <summary>
 /// The silos' Prometheus counters (<c>/metrics</c>) at one moment, to show how a load's operations turned into Raft
 /// work: entries per persisted batch (one fsync each), mesh messages and WAL fsyncs per operation, per silo. A
-/// change of the write path that batches proposals differently shows here before it shows as CPU.
+/// change of the write path that batches proposals differently shows here before it shows as CPU; the runtime's GC
+/// counters say how much of a silo's time per operation went to collections.
 /// </summary>
 internal sealed class SiloMetrics
 {
@@ -119,7 +120,8 @@ internal sealed class SiloMetrics
                 $"  silo {id}: persisted batches/op {PerOp("raftkv_raft_persist_entries_count"):F3}, entries/batch {(batches == 0 ? 0 : entries / batches):F2}, " +
                 $"fsyncs/op {PerOp("raftkv_wal_fsync_duration_seconds_count"):F3}, mesh messages sent/op {PerOp("raftkv_mesh_sent_messages_total"):F3}, " +
                 $"gateway requests/op {PerOp("raftkv_gateway_requests_total"):F3}, applied/op {PerOp("raftkv_raft_applied_entries_total"):F3}, " +
-                $"context switches/op {PerOp("context_switches"):F2}"));
+                $"context switches/op {PerOp("context_switches"):F2}, GCs/1000 ops {1000 * PerOp("dotnet_gc_collections_total"):F2}, " +
+                $"GC pause us/op {1e6 * PerOp("dotnet_gc_pause_time_seconds_total"):F2}"));
         }
         return string.Join(Environment.NewLine, lines);
     }
