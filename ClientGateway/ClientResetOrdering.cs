@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -63,6 +64,8 @@ public sealed class AbortAwareBodyReader(PipeReader inner, CancellationToken abo
         return read.IsCompletedSuccessfully ? read : AwaitReadAsync(read);
     }
 
+    // Most reads wait for the client's bytes, so this runs once per request: pooled, it allocates no state machine.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> read)
     {
         try

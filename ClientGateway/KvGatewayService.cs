@@ -280,7 +280,23 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            TResponse response = await RouteAsync(method, isWrite, request, context, forward, local).ConfigureAwait(false);
+            TResponse response;
+            try
+            {
+                response = await local(context.CancellationToken).ConfigureAwait(false);
+            }
+            catch (NotLeaderException notLeader)
+            {
+                // Nothing was proposed, so sending the request elsewhere cannot apply it twice.
+                response = await ForwardOrRefuseAsync(method, request, context, forward, notLeader.LeaderHint).ConfigureAwait(false);
+            }
+            catch (UnavailableException unavailable)
+            {
+                KvGatewayLog.Unavailable(_logger, method, unavailable.Message);
+                // A read never applies anything; a write lost to a leader change may still be committed by the next leader.
+                throw KvGatewayErrors.Unavailable(unavailable, unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint),
+                    mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
+            }
             _metrics.Finished(method, StatusCode.OK, start);
             return response;
         }
@@ -300,34 +316,6 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         {
             _metrics.Finished(method, StatusCode.Unknown, start);
             throw;
-        }
-    }
-
-    private async Task<TResponse> RouteAsync<TRequest, TResponse>(
-        string method,
-        bool isWrite,
-        TRequest request,
-        ServerCallContext context,
-        Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> forward,
-        Func<CancellationToken, Task<TResponse>> local)
-        where TRequest : class, IMessage<TRequest>
-        where TResponse : class, IMessage<TResponse>
-    {
-        try
-        {
-            return await local(context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (NotLeaderException notLeader)
-        {
-            // Nothing was proposed, so sending the request elsewhere cannot apply it twice.
-            return await ForwardOrRefuseAsync(method, request, context, forward, notLeader.LeaderHint).ConfigureAwait(false);
-        }
-        catch (UnavailableException unavailable)
-        {
-            KvGatewayLog.Unavailable(_logger, method, unavailable.Message);
-            // A read never applies anything; a write lost to a leader change may still be committed by the next leader.
-            throw KvGatewayErrors.Unavailable(unavailable, unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint),
-                mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
         }
     }
 

@@ -238,16 +238,14 @@ public static class SiloHost
         ArgumentNullException.ThrowIfNull(options);
         int peerPort = options.PeerListenUri.Port;
         PeerStreamGate gate = app.ApplicationServices.GetRequiredService<PeerStreamGate>();
-        app.Use(async (context, next) =>
+        // Requests to other ports pass straight through, without an async state machine of their own.
+        app.Use((context, next) => context.Connection.LocalPort != peerPort ? next(context) : AbortWhenEndingAsync(context, next));
+
+        async Task AbortWhenEndingAsync(HttpContext context, RequestDelegate next)
         {
-            if (context.Connection.LocalPort != peerPort)
-            {
-                await next(context).ConfigureAwait(false);
-                return;
-            }
             using CancellationTokenRegistration abort = gate.Ending.Register(static state => ((HttpContext)state!).Abort(), context);
             await next(context).ConfigureAwait(false);
-        });
+        }
     }
 
     /// <summary>The gateway on the client port, the peer service on the peer port, and the test faults if enabled.</summary>

@@ -184,13 +184,11 @@ public static class SiloSecurity
         ArgumentNullException.ThrowIfNull(limits);
         bool authenticate = security.ClientAuthenticationRequired && certificates is not null;
         ILogger logger = Logger(app.ApplicationServices);
-        app.Use(async (context, next) =>
+        // Requests to other ports pass straight through, without an async state machine of their own.
+        app.Use((context, next) => context.Connection.LocalPort != clientPort ? next(context) : CheckAsync(context, next));
+
+        async Task CheckAsync(HttpContext context, RequestDelegate next)
         {
-            if (context.Connection.LocalPort != clientPort)
-            {
-                await next(context).ConfigureAwait(false);
-                return;
-            }
             if (authenticate && !IsAuthenticated(context, certificates!, out string reason))
             {
                 SecurityLog.Unauthenticated(logger, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", reason);
@@ -206,7 +204,7 @@ public static class SiloSecurity
             }
             await next(context).ConfigureAwait(false);
             await DrainUnreadRequestAsync(context, limits.ClientMaxReceiveMessageBytes).ConfigureAwait(false);
-        });
+        }
     }
 
     /// <summary>
@@ -217,11 +215,13 @@ public static class SiloSecurity
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(limits);
-        app.Use(async (context, next) =>
+        app.Use((context, next) => context.Connection.LocalPort == peerPort ? ThenDrainAsync(context, next) : next(context));
+
+        async Task ThenDrainAsync(HttpContext context, RequestDelegate next)
         {
             await next(context).ConfigureAwait(false);
-            if (context.Connection.LocalPort == peerPort) await DrainUnreadRequestAsync(context, limits.PeerMaxReceiveMessageBytes).ConfigureAwait(false);
-        });
+            await DrainUnreadRequestAsync(context, limits.PeerMaxReceiveMessageBytes).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
