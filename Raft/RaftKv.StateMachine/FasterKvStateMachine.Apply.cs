@@ -7,6 +7,8 @@ public sealed partial class FasterKvStateMachine
 
     byte[]? IKvRecordStore.Read(ReadOnlySpan<byte> key, ulong index) => _store.Read(_applySession, key, (long)index);
 
+    KeyVersion IKvRecordStore.ReadVersion(ReadOnlySpan<byte> key, ulong index) => _store.ReadVersion(_applySession, key, (long)index);
+
     void IKvRecordStore.Upsert(ReadOnlySpan<byte> key, KeyVersion version, ReadOnlySpan<byte> value, ulong index) =>
         FasterStore.Upsert(_applySession, key, version.CreateIndex, version.ModIndex, value, (long)index);
 

@@ -112,14 +112,44 @@ internal sealed class FasterStore
     /// </remarks>
     public byte[]? Read(KvSession session, ReadOnlySpan<byte> key, long serialNo)
     {
+        Status status = ReadRecord(session, key, serialNo, default, out SpanByteAndMemory output);
+        return TakeOutput(status, ref output);
+    }
+
+    /// <summary>
+    /// The versions of <paramref name="key"/>'s record, or <see cref="KeyVersion.Absent"/>, without copying the record
+    /// out: a put or delete needs only the create index it keeps. A record that fits <see cref="InlineReadBytes"/> is
+    /// read into the stack, a larger one into a pooled buffer that goes back at once.
+    /// </summary>
+    public KeyVersion ReadVersion(KvSession session, ReadOnlySpan<byte> key, long serialNo)
+    {
+        Span<byte> inline = stackalloc byte[InlineReadBytes];
+        Status status = ReadRecord(session, key, serialNo, new SpanByteAndMemory(SpanByte.FromFixedSpan(inline)), out SpanByteAndMemory output);
+        try
+        {
+            if (!status.Found) return KeyVersion.Absent;
+            return ParseVersion(output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length]);
+        }
+        finally
+        {
+            output.Memory?.Dispose();
+        }
+    }
+
+    /// <summary>Records up to this size are read into the stack by <see cref="ReadVersion"/>.</summary>
+    public const int InlineReadBytes = 512;
+
+    /// <summary>One read of <paramref name="key"/>, retried when compaction moved the log's begin address under it (see above).</summary>
+    private Status ReadRecord(KvSession session, ReadOnlySpan<byte> key, long serialNo, SpanByteAndMemory into, out SpanByteAndMemory output)
+    {
         while (true)
         {
             long begin = Kv.Log.BeginAddress;
             SpanByte input = default;
-            SpanByteAndMemory output = default;
+            output = into;
             var status = session.Read(key, ref input, ref output, Empty.Default, serialNo);
             if (status.IsPending) CompletePendingRead(session, ref status, ref output);
-            if (!status.NotFound || Kv.Log.BeginAddress == begin) return TakeOutput(status, ref output);
+            if (!status.NotFound || Kv.Log.BeginAddress == begin) return status;
             output.Memory?.Dispose();
         }
     }

@@ -9,6 +9,9 @@ internal interface IKvRecordStore
     /// <summary>The record of <paramref name="key"/> (versions then value), or null if the key is absent.</summary>
     byte[]? Read(ReadOnlySpan<byte> key, ulong index);
 
+    /// <summary>The versions of <paramref name="key"/>'s record (Absent if none), without copying its value.</summary>
+    KeyVersion ReadVersion(ReadOnlySpan<byte> key, ulong index);
+
     void Upsert(ReadOnlySpan<byte> key, KeyVersion version, ReadOnlySpan<byte> value, ulong index);
 
     void Delete(ReadOnlySpan<byte> key, ulong index);
@@ -79,17 +82,19 @@ internal static class KvApply
 
     private static KvReply Execute(ulong index, KvCommand command, IKvRecordStore records)
     {
+        // A put or delete needs only the record's versions; a compare-and-swap may compare or return the value.
+        if (command.Type is KvCommandType.Put or KvCommandType.Delete)
+        {
+            KeyVersion version = records.ReadVersion(command.Key.Span, index);
+            if (command.Type == KvCommandType.Put) return Write(index, command, version, records);
+            if (!version.Exists) return new KvReply { Status = KvStatus.NotFound };
+            records.Delete(command.Key.Span, index);
+            return new KvReply { Status = KvStatus.Ok, Version = version };
+        }
         byte[]? current = records.Read(command.Key.Span, index);
         var currentVersion = current is null ? KeyVersion.Absent : ParseVersion(current);
         switch (command.Type)
         {
-            case KvCommandType.Put:
-                return Write(index, command, currentVersion, records);
-
-            case KvCommandType.Delete:
-                if (current is null) return new KvReply { Status = KvStatus.NotFound };
-                records.Delete(command.Key.Span, index);
-                return new KvReply { Status = KvStatus.Ok, Version = currentVersion };
 
             case KvCommandType.CompareAndSwap:
                 bool holds = command.Condition switch

@@ -92,6 +92,9 @@ public sealed class MemoryKvStateMachine : IStateMachine, IKvRecordStore
 
     byte[]? IKvRecordStore.Read(ReadOnlySpan<byte> key, ulong index) => _records.GetValueOrDefault(key.ToArray());
 
+    KeyVersion IKvRecordStore.ReadVersion(ReadOnlySpan<byte> key, ulong index) =>
+        _records.GetValueOrDefault(key.ToArray()) is { } record ? KvApply.ParseVersion(record) : KeyVersion.Absent;
+
     void IKvRecordStore.Upsert(ReadOnlySpan<byte> key, KeyVersion version, ReadOnlySpan<byte> value, ulong index) =>
         _records[key.ToArray()] = Record(version, value);
 

@@ -42,6 +42,45 @@ public sealed class ApplyTests : IDisposable
         Assert.Equal(new KeyVersion(recreate, recreate), _driver.Put(s, 5, "a", "3").Version);
     }
 
+    /// <summary>
+    /// Puts and deletes read only the versions of the key's record: into the stack when the record is small, through a
+    /// pooled buffer when it is large, and from disk when it left memory. Each path keeps the create index.
+    /// </summary>
+    [Fact]
+    public void Puts_and_deletes_keep_create_indices_for_large_records_and_records_on_disk()
+    {
+        ulong s = _driver.Register();
+        ulong seq = 0;
+        string large = new('L', 4000); // above FasterStore.InlineReadBytes
+        var created = new Dictionary<string, ulong>();
+        // 200 records of 4 KB: far more than the 256 KB of log memory, so the first ones are read back from disk.
+        for (int i = 0; i < 200; i++)
+        {
+            string key = $"k{i:D3}";
+            created[key] = _driver.NextIndex;
+            Assert.Equal(KvStatus.Ok, _driver.Put(s, ++seq, key, large + i).Status);
+        }
+        foreach (string key in new[] { "k000", "k001", "k100", "k199" })
+        {
+            ulong update = _driver.NextIndex;
+            var updated = _driver.Put(s, ++seq, key, "small");
+            Assert.Equal(new KeyVersion(created[key], update), updated.Version);
+            Assert.Equal("small", _driver.GetString(key));
+        }
+        // Small again, then large again: the stack path, then the pooled one, on the same key.
+        ulong again = _driver.NextIndex;
+        Assert.Equal(new KeyVersion(created["k000"], again), _driver.Put(s, ++seq, "k000", large).Version);
+
+        foreach (string key in new[] { "k002", "k000" })
+        {
+            var deleted = _driver.Submit(KvCommand.Delete(s, ++seq, _driver.NowMs, Driver.Bytes(key)));
+            Assert.Equal(KvStatus.Ok, deleted.Status);
+            Assert.Equal(created[key], deleted.Version.CreateIndex);
+            Assert.Null(_driver.GetString(key));
+            Assert.Equal(KvStatus.NotFound, _driver.Submit(KvCommand.Delete(s, ++seq, _driver.NowMs, Driver.Bytes(key))).Status);
+        }
+    }
+
     [Fact]
     public void Compare_and_swap_on_value_on_absence_and_on_mod_index()
     {
