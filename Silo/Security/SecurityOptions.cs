@@ -101,8 +101,12 @@ public sealed record LimitsOptions
     /// <summary>
     /// HTTP/2 streams one connection may have open at once (advertised in SETTINGS_MAX_CONCURRENT_STREAMS; a client
     /// that opens more has the extra streams refused with REFUSED_STREAM). Kestrel applies it to every port of the silo.
+    /// 100, Kestrel's default: Kestrel keeps at most 100 finished streams per connection for reuse, so a client with
+    /// 256 calls in flight on one connection made it allocate a stream (with its headers, pipes and context) for most
+    /// requests; at 100 the .NET client opens a second and third connection instead (the cluster benchmark: ~5 % more
+    /// writes per second, a third fewer collections on the leader).
     /// </summary>
-    public int MaxConcurrentStreamsPerConnection { get; init; } = 1024;
+    public int MaxConcurrentStreamsPerConnection { get; init; } = 100;
 
     /// <summary>
     /// The longest deadline a client call may ask for, in ms; a call asking for more is refused with INVALID_ARGUMENT
