@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace RaftKv.ClientGateway;
 
@@ -27,12 +28,13 @@ public static class ClientResetOrdering
     public static IApplicationBuilder UseClientResetAsCancellation(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        TimeProvider time = app.ApplicationServices.GetService<TimeProvider>() ?? TimeProvider.System;
         return app.Use((context, next) =>
         {
             if (context.Request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.Ordinal) &&
                 context.Features.Get<IRequestBodyPipeFeature>() is { } body)
             {
-                context.Features.Set<IRequestBodyPipeFeature>(new BodyFeature(new AbortAwareBodyReader(body.Reader, context.RequestAborted, AbortWait)));
+                context.Features.Set<IRequestBodyPipeFeature>(new BodyFeature(new AbortAwareBodyReader(body.Reader, context.RequestAborted, AbortWait, time)));
             }
             return next(context);
         });
@@ -46,9 +48,9 @@ public static class ClientResetOrdering
 
 /// <summary>
 /// A request body reader whose failed reads (<see cref="IOException"/>) surface only once the request's abort token is
-/// cancelled, or after <c>abortWait</c> if it never is (a read that failed for another reason).
+/// cancelled, or after <c>abortWait</c> on <c>time</c> if it never is (a read that failed for another reason).
 /// </summary>
-public sealed class AbortAwareBodyReader(PipeReader inner, CancellationToken aborted, TimeSpan abortWait) : PipeReader
+public sealed class AbortAwareBodyReader(PipeReader inner, CancellationToken aborted, TimeSpan abortWait, TimeProvider time) : PipeReader
 {
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -57,9 +59,10 @@ public sealed class AbortAwareBodyReader(PipeReader inner, CancellationToken abo
         {
             read = inner.ReadAsync(cancellationToken);
         }
-        catch (IOException failure) when (!aborted.IsCancellationRequested)
+        catch (IOException failure)
         {
-            return ThrowAfterAbortAsync(failure);
+            // Thrown rather than returned: the same wait as a read that fails later.
+            read = ValueTask.FromException<ReadResult>(failure);
         }
         return read.IsCompletedSuccessfully ? read : AwaitReadAsync(read);
     }
@@ -79,18 +82,11 @@ public sealed class AbortAwareBodyReader(PipeReader inner, CancellationToken abo
         }
     }
 
-    private async ValueTask<ReadResult> ThrowAfterAbortAsync(IOException failure)
-    {
-        await WaitForAbortAsync().ConfigureAwait(false);
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        return default;
-    }
-
     private async Task WaitForAbortAsync()
     {
         try
         {
-            await Task.Delay(abortWait, aborted).ConfigureAwait(false);
+            await Task.Delay(abortWait, time, aborted).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

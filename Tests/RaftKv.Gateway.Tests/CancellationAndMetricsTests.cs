@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using RaftKv.Client.Protos;
 using RaftKv.ClientGateway;
 using RaftKv.Gateway.Tests.Infrastructure;
@@ -83,24 +84,32 @@ public sealed class CancellationAndMetricsTests
     {
         using var logs = new RecordingLoggerProvider();
         using var node = new FakeRaftKvNode(1);
+        var time = new TimerCountingTimeProvider();
+        var reset = new TaskCompletionSource<(HttpContext Context, int TimersBefore)>(TaskCreationOptions.RunContinuationsAsynchronously);
         // Kestrel's order when a client resets its stream while the request is still being read: the read fails at
-        // once, RequestAborted is cancelled a moment later. Grpc.AspNetCore logs the failure at Error unless the
-        // abort is already visible, so without the gateway's ordering this logs "Error when executing service method".
-        await using var server = await GatewayTestServer.StartAsync(node, logs: logs, middleware: app => app.Use((context, next) =>
+        // once, RequestAborted is cancelled later. Grpc.AspNetCore logs the failure at Error unless the abort is
+        // already visible, so without the gateway's ordering this logs "Error when executing service method".
+        await using var server = await GatewayTestServer.StartAsync(node, time, logs: logs, middleware: app => app.Use((context, next) =>
         {
-            context.Features.Set<IRequestBodyPipeFeature>(new ResetWhileReading(context));
+            context.Features.Set<IRequestBodyPipeFeature>(new ResetWhileReading(() => reset.TrySetResult((context, time.TimersCreated))));
             return next(context);
         }));
+        bool Verdict() => logs.Entries.Any(e => e.Category == "Grpc.AspNetCore.Server.ServerCallHandler" && e.EventId.Id is 6 or 28);
         var (channel, kv) = server.CreateKvClient();
         using (channel)
         {
-            await Assert.ThrowsAsync<RpcException>(() => kv.PutAsync(new PutRequest
+            AsyncUnaryCall<PutResponse> call = kv.PutAsync(new PutRequest
             {
                 SessionId = 1, Sequence = 1, Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v"),
-            }).ResponseAsync);
+            });
+            (HttpContext request, int timersBefore) = await reset.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            // The abort arrives once the failed read is either waiting for it (the gateway's ordering starts its
+            // bounded wait, a timer) or already judged by Grpc.AspNetCore (no ordering): never before either.
+            await WaitUntilAsync(() => time.TimersCreated > timersBefore || Verdict(), "the failed read waiting for the abort, or Grpc.AspNetCore's verdict");
+            if (!Verdict()) request.Abort(); // a judged call has ended, and its HttpContext with it
+            await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
         }
-        await WaitUntilAsync(() => logs.Entries.Any(e => e.Category == "Grpc.AspNetCore.Server.ServerCallHandler" && e.EventId.Id is 6 or 28),
-            "Grpc.AspNetCore's verdict on the reset call");
+        await WaitUntilAsync(Verdict, "Grpc.AspNetCore's verdict on the reset call");
         var failures = logs.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Message}").ToList();
         Assert.True(failures.Count == 0, "a reset call was logged as a failure:\n" + string.Join("\n", failures));
         Assert.Equal(0UL, node.StateMachine.AppliedIndex);
@@ -110,13 +119,16 @@ public sealed class CancellationAndMetricsTests
     public async Task A_failed_body_read_without_an_abort_still_surfaces_after_the_wait()
     {
         using var neverAborted = new CancellationTokenSource();
+        var time = new FakeTimeProvider();
         var pipe = new Pipe();
         await pipe.Writer.CompleteAsync(new IOException("broken"));
-        var reader = new AbortAwareBodyReader(pipe.Reader, neverAborted.Token, TimeSpan.FromMilliseconds(50));
-        var clock = Stopwatch.StartNew();
-        IOException failure = await Assert.ThrowsAsync<IOException>(async () => await reader.ReadAsync());
+        var reader = new AbortAwareBodyReader(pipe.Reader, neverAborted.Token, TimeSpan.FromSeconds(1), time);
+        Task<ReadResult> read = reader.ReadAsync().AsTask();
+        time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.False(read.IsCompleted, "the failed read surfaced before the wait was over");
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        IOException failure = await Assert.ThrowsAsync<IOException>(() => read.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.Equal("broken", failure.Message);
-        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(40), $"surfaced after {clock.Elapsed.TotalMilliseconds} ms, before the wait");
     }
 
     [Fact]
@@ -124,7 +136,7 @@ public sealed class CancellationAndMetricsTests
     {
         using var abort = new CancellationTokenSource();
         var pipe = new Pipe();
-        var reader = new AbortAwareBodyReader(pipe.Reader, abort.Token, TimeSpan.FromMinutes(5));
+        var reader = new AbortAwareBodyReader(pipe.Reader, abort.Token, TimeSpan.FromMinutes(5), new FakeTimeProvider());
         ValueTask<ReadResult> read = reader.ReadAsync();
         await pipe.Writer.CompleteAsync(new IOException("reset"));
         Assert.False(read.IsCompleted);
@@ -135,27 +147,35 @@ public sealed class CancellationAndMetricsTests
         // Reads that succeed pass straight through.
         var data = new Pipe();
         await data.Writer.WriteAsync(new byte[] { 1, 2, 3 });
-        var passing = new AbortAwareBodyReader(data.Reader, CancellationToken.None, TimeSpan.FromMinutes(5));
+        var passing = new AbortAwareBodyReader(data.Reader, CancellationToken.None, TimeSpan.FromMinutes(5), new FakeTimeProvider());
         ReadResult result = await passing.ReadAsync();
         Assert.Equal(3, result.Buffer.Length);
         passing.AdvanceTo(result.Buffer.End);
     }
 
-    /// <summary>A request body whose first read fails as a client reset does, with the abort 100 ms behind it.</summary>
-    private sealed class ResetWhileReading(HttpContext context) : PipeReader, IRequestBodyPipeFeature
+    /// <summary>The system clock, counting the timers created on it (a wait that has begun).</summary>
+    private sealed class TimerCountingTimeProvider : TimeProvider
+    {
+        private int _timers;
+
+        public int TimersCreated => Volatile.Read(ref _timers);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _timers);
+            return System.CreateTimer(callback, state, dueTime, period);
+        }
+    }
+
+    /// <summary>A request body whose first read fails as a client reset does; <paramref name="failed"/> runs first.</summary>
+    private sealed class ResetWhileReading(Action failed) : PipeReader, IRequestBodyPipeFeature
     {
         public PipeReader Reader => this;
 
         public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
-            _ = AbortSoonAsync();
+            failed();
             return ValueTask.FromException<ReadResult>(new IOException("The client reset the request stream."));
-        }
-
-        private async Task AbortSoonAsync()
-        {
-            await Task.Delay(100);
-            context.Abort();
         }
 
         public override bool TryRead(out ReadResult result) => throw new IOException("The client reset the request stream.");
