@@ -128,7 +128,7 @@ internal sealed class FasterStore
         try
         {
             if (!status.Found) return KeyVersion.Absent;
-            return ParseVersion(output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length]);
+            return ParseVersion(OutputBytes(ref output));
         }
         finally
         {
@@ -190,14 +190,15 @@ internal sealed class FasterStore
         return (ReadOptions)boxed;
     }
 
+    /// <summary>The record a read copied out: in the caller's span, or in a buffer from the memory pool.</summary>
+    private static ReadOnlySpan<byte> OutputBytes(ref SpanByteAndMemory output) =>
+        output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
+
     private static byte[]? TakeOutput(Status status, ref SpanByteAndMemory output)
     {
         try
         {
-            if (!status.Found) return null;
-            return output.IsSpanByte
-                ? output.SpanByte.AsReadOnlySpan().ToArray()
-                : output.Memory.Memory.Span[..output.Length].ToArray();
+            return status.Found ? OutputBytes(ref output).ToArray() : null;
         }
         finally
         {

@@ -95,7 +95,6 @@ internal static class KvApply
         var currentVersion = current is null ? KeyVersion.Absent : ParseVersion(current);
         switch (command.Type)
         {
-
             case KvCommandType.CompareAndSwap:
                 bool holds = command.Condition switch
                 {

@@ -93,7 +93,7 @@ public sealed class MemoryKvStateMachine : IStateMachine, IKvRecordStore
     byte[]? IKvRecordStore.Read(ReadOnlySpan<byte> key, ulong index) => _records.GetValueOrDefault(key.ToArray());
 
     KeyVersion IKvRecordStore.ReadVersion(ReadOnlySpan<byte> key, ulong index) =>
-        _records.GetValueOrDefault(key.ToArray()) is { } record ? KvApply.ParseVersion(record) : KeyVersion.Absent;
+        ((IKvRecordStore)this).Read(key, index) is { } record ? KvApply.ParseVersion(record) : KeyVersion.Absent;
 
     void IKvRecordStore.Upsert(ReadOnlySpan<byte> key, KeyVersion version, ReadOnlySpan<byte> value, ulong index) =>
         _records[key.ToArray()] = Record(version, value);
