@@ -368,9 +368,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
     {
         public LeaderGateway(string address, Func<HttpMessageHandler>? handlerFactory)
         {
-            Channel = handlerFactory is null
-                ? GrpcChannel.ForAddress(address)
-                : GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handlerFactory(), DisposeHttpClient = true });
+            HttpMessageHandler handler = handlerFactory?.Invoke() ?? new RaftKvClientOptions().CreateHttpHandler();
+            Channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
             Client = new KV.KVClient(Channel);
         }
 

@@ -447,8 +447,8 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
             {
                 // A shared handler belongs to the application (DisposeHttpClient stays false); without one the channel
-                // creates and owns its own, with the client's TLS settings if it has any.
-                HttpHandler = options.SharedHttpHandler ?? (options.HasTlsSettings ? options.CreateHttpHandler() : null),
+                // owns its own, with the client's TLS settings if it has any and without gRPC's load balancing.
+                HttpHandler = options.SharedHttpHandler ?? options.CreateHttpHandler(),
                 DisposeHttpClient = options.SharedHttpHandler is null,
             });
             Kv = new KV.KVClient(_channel);

@@ -49,11 +49,12 @@ public sealed class RaftKvClientOptions
 
     /// <summary>
     /// An HTTP/2 handler with this client's TLS settings, for <see cref="SharedHttpHandler"/> when many clients share
-    /// connections (the caller owns and disposes it).
+    /// connections (the caller owns and disposes it). It turns gRPC's client-side load balancing off (see
+    /// <see cref="WithoutGrpcLoadBalancing"/>).
     /// </summary>
     public SocketsHttpHandler CreateHttpHandler()
     {
-        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        var handler = WithoutGrpcLoadBalancing(new SocketsHttpHandler { EnableMultipleHttp2Connections = true });
         if (!HasTlsSettings) return handler;
         X509Certificate2Collection? authorities = TrustedCertificateAuthorities;
         Func<X509Certificate2?>? selector = ClientCertificateSelector;
@@ -69,6 +70,20 @@ public sealed class RaftKvClientOptions
                 return RaftKvCertificates.ChainsTo(remote, authorities, out _);
             },
         };
+        return handler;
+    }
+
+    /// <summary>
+    /// Turns Grpc.Net.Client's client-side load balancing off for channels on <paramref name="handler"/> (the switch
+    /// Grpc.Net.Client reads from <see cref="SocketsHttpHandler.Properties"/>). A RaftKv channel has one address and the
+    /// client picks the address itself (leader hints), so the balancer's per-call pick, its subchannel bookkeeping and
+    /// the stream wrapper around every connection would be work without a purpose; without them connections are plain
+    /// <see cref="SocketsHttpHandler"/> ones. Channel connectivity state (<c>GrpcChannel.State</c>) is then unavailable.
+    /// </summary>
+    public static SocketsHttpHandler WithoutGrpcLoadBalancing(SocketsHttpHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        handler.Properties["__GrpcLoadBalancingDisabled"] = true;
         return handler;
     }
 

@@ -178,7 +178,7 @@ public sealed partial class PeerMesh : IAsyncDisposable
     /// One HTTP/2 connection pool per peer (h2c for "http://" addresses). Idle connections are kept: the Send stream
     /// is long-lived, and reconnecting after a quiet spell would only add latency to the next heartbeat.
     /// </summary>
-    private static GrpcChannel CreateChannel(ulong peerId, string address, MeshOptions options)
+    internal static GrpcChannel CreateChannel(ulong peerId, string address, MeshOptions options)
     {
         var handler = new SocketsHttpHandler
         {
@@ -190,6 +190,9 @@ public sealed partial class PeerMesh : IAsyncDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(5),
         };
+        // One address per peer, and the mesh reconnects by itself: Grpc.Net.Client's load balancing (a pick per call,
+        // a wrapper around each connection's stream) would be work without a purpose on every message batch.
+        handler.Properties["__GrpcLoadBalancingDisabled"] = true;
         if (options.PeerTls is not null && address.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
             handler.SslOptions = options.PeerTls(peerId);

@@ -111,7 +111,7 @@ public static class SiloSecurity
     /// table): presents the node's certificate (so the other gateway authenticates it like a client certificate) and
     /// accepts only a member's certificate chaining to the cluster CA.
     /// </summary>
-    public static SocketsHttpHandler NodeToGatewayHandler(NodeCertificates certificates) => new()
+    public static SocketsHttpHandler NodeToGatewayHandler(NodeCertificates certificates) => RaftKvClientOptions.WithoutGrpcLoadBalancing(new()
     {
         EnableMultipleHttp2Connections = true,
         SslOptions = new SslClientAuthenticationOptions
@@ -124,7 +124,7 @@ public static class SiloSecurity
                 return certificates.IsMember(remote, out _, out _);
             },
         },
-    };
+    });
 
     /// <summary>The Raft-backed membership table's client: the node's certificate and the cluster CA.</summary>
     public static void ConfigureMembershipClient(RaftKvClientOptions client, NodeCertificates certificates)

@@ -10,6 +10,22 @@ namespace RaftKv.Gateway.Tests;
 public sealed class RoutingTests
 {
     [Fact]
+    public async Task Client_channels_do_without_grpc_client_side_load_balancing_and_still_reach_the_gateway()
+    {
+        // The client picks its endpoint itself (leader hints), so its handler turns Grpc.Net.Client's balancer off;
+        // Grpc.Net.Client tracks connectivity state only through that balancer, so a channel without one refuses the question.
+        using var node = new FakeRaftKvNode(1);
+        await using var server = await GatewayTestServer.StartAsync(node);
+        using var handler = new RaftKvClientOptions().CreateHttpHandler();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(server.Address, new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = handler });
+        var refused = Assert.Throws<InvalidOperationException>(() => channel.State);
+        Assert.Contains("load balancing", refused.Message, StringComparison.Ordinal);
+
+        var status = await new KV.KVClient(channel).StatusAsync(new StatusRequest());
+        Assert.Equal(1UL, status.NodeId);
+    }
+
+    [Fact]
     public async Task No_leader_is_unavailable_and_nothing_is_applied()
     {
         using var node = new FakeRaftKvNode(1) { LeaderId = 0 };

@@ -24,6 +24,15 @@ public sealed class PeerMeshTests
     }
 
     [Fact]
+    public void Peer_channels_do_without_grpc_client_side_load_balancing()
+    {
+        // Grpc.Net.Client tracks connectivity state only through its balancer; a channel without one refuses the question.
+        using var channel = PeerMesh.CreateChannel(2, "http://127.0.0.1:1", new MeshOptions());
+        var refused = Assert.Throws<InvalidOperationException>(() => channel.State);
+        Assert.Contains("load balancing", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task MessagesFlowBothWays()
     {
         using var handler1 = new RecordingHandler();

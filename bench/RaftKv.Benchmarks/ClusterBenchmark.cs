@@ -168,7 +168,7 @@ internal static class ClusterBenchmark
         SiloProcessCluster cluster, int concurrency, double seconds, Func<RaftKvClient, int, long, Task> operation)
     {
         // Sessions share connections, as the request streams of one application instance would.
-        using var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        using var handler = new RaftKvClientOptions().CreateHttpHandler();
         var clients = Enumerable.Range(0, concurrency).Select(_ => cluster.NewClient(handler)).ToArray();
         foreach (RaftKvClient client in clients) await operation(client, -1, 0); // register sessions, find the leader
         var result = await RunLoadAsync(concurrency, seconds, (worker, i) => operation(clients[worker], worker, i));
