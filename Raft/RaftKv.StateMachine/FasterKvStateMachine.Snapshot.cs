@@ -105,6 +105,30 @@ public sealed partial class FasterKvStateMachine
     }
 
     /// <summary>A captured image over a leased FASTER store; see <see cref="TakeSnapshot"/> for why it stays consistent.</summary>
+    /// <summary>Records up to this size are copied into the stack while a snapshot image is written.</summary>
+    private const int RecordScratchBytes = 4096;
+
+    /// <summary>A live key and its record's address, ordered by the key's bytes (its first eight bytes, big-endian, first).</summary>
+    private readonly struct LiveKey(byte[] key, long address) : IComparable<LiveKey>
+    {
+        public readonly ulong Prefix = PrefixOf(key);
+        public readonly byte[] Key = key;
+        public readonly long Address = address;
+
+        // Bytes past the key's end count as zero: a key orders before any longer key it begins (lexicographic order), and
+        // equal prefixes fall back to comparing whole keys, so prefix order never contradicts key order.
+        private static ulong PrefixOf(byte[] key)
+        {
+            Span<byte> first = stackalloc byte[8];
+            first.Clear();
+            key.AsSpan(0, Math.Min(8, key.Length)).CopyTo(first);
+            return BinaryPrimitives.ReadUInt64BigEndian(first);
+        }
+
+        public int CompareTo(LiveKey other) =>
+            Prefix != other.Prefix ? Prefix.CompareTo(other.Prefix) : Key.AsSpan().SequenceCompareTo(other.Key);
+    }
+
     private sealed class FasterSnapshot(FasterKvStateMachine owner, FasterStore store, long beginAddress, long tailAddress, ulong index, SessionTableImage sessions)
         : IStateMachineSnapshot
     {
@@ -129,22 +153,26 @@ public sealed partial class FasterKvStateMachine
                     else bySpan[key] = iterator.CurrentAddress; // copies the key only when it is new
                 }
             }
-            var ordered = latest.ToArray();
-            Array.Sort(ordered, static (a, b) => ByteArrayComparer.Instance.Compare(a.Key, b.Key));
+            LiveKey[] ordered = new LiveKey[latest.Count];
+            int next = 0;
+            foreach (var (key, address) in latest) ordered[next++] = new LiveKey(key, address);
+            // Most comparisons are settled by the keys' first eight bytes, held in the array itself: the sort reads
+            // the keys' own memory only for ties.
+            Array.Sort(ordered);
 
             using var writer = new KvSnapshotWriter(destination, index, sessions, (ulong)latest.Count);
 
-            // Pass 2: in key order, read each record by address. Memory is O(keys), not O(data).
+            // Pass 2: in key order, read each record by address. Memory is O(keys), not O(data); a record is read
+            // into a stack buffer (a pooled one when it is larger) and written out from there.
             var session = store.RentReader();
-            long recordBytes = 0;
+            Span<byte> scratch = stackalloc byte[RecordScratchBytes];
             try
             {
-                foreach (var (key, address) in ordered)
+                foreach (LiveKey live in ordered)
                 {
-                    byte[] record = FasterStore.ReadAtAddress(session, address) ??
-                        throw new InvalidOperationException($"snapshot record at address {address} vanished");
-                    writer.WriteRecord(key, record);
-                    recordBytes += key.Length + record.Length;
+                    bool found = FasterStore.ReadAtAddress(session, live.Address, scratch, (writer, live.Key),
+                        static (record, target) => target.writer.WriteRecord(target.Key, record));
+                    if (!found) throw new InvalidOperationException($"snapshot record at address {live.Address} vanished");
                 }
             }
             finally
@@ -152,7 +180,7 @@ public sealed partial class FasterKvStateMachine
                 store.ReturnReader(session);
             }
             writer.Finish();
-            owner.NoteLiveBytes(recordBytes);
+            owner.NoteLiveBytes(writer.RecordBytes);
         }
 
         public void Dispose()

@@ -166,29 +166,39 @@ internal sealed class FasterStore
         }
     }
 
-    /// <summary>Reads the record stored at a log address (used by snapshots, which know where each live record is).</summary>
-    public static byte[]? ReadAtAddress(KvSession session, long address)
+    /// <summary>
+    /// Reads the record stored at a log address (snapshots know where each live record is) and hands its bytes to
+    /// <paramref name="use"/>: copied into <paramref name="scratch"/> when it fits (a fixed buffer: stack memory), else
+    /// into a pooled buffer that goes back afterwards. Nothing is allocated per record. False: no record there.
+    /// </summary>
+    public static bool ReadAtAddress<TState>(KvSession session, long address, Span<byte> scratch, TState state, ReadOnlySpanAction<byte, TState> use)
     {
         SpanByte input = default;
-        SpanByteAndMemory output = default;
-        var readOptions = ReadOptionsAt(address);
+        SpanByteAndMemory output = new(SpanByte.FromFixedSpan(scratch));
+        ReadOptions readOptions = default;
+        SetStartAddress(ref readOptions, address);
         var status = session.ReadAtAddress(ref input, ref output, ref readOptions, Empty.Default, 0);
-        if (status.IsPending) CompletePendingRead(session, ref status, ref output);
-        return TakeOutput(status, ref output);
+        try
+        {
+            if (status.IsPending) CompletePendingRead(session, ref status, ref output);
+            if (!status.Found) return false;
+            use(OutputBytes(ref output), state);
+            return true;
+        }
+        finally
+        {
+            output.Memory?.Dispose();
+        }
     }
 
-    // FASTER 2.6.5 gives ReadOptions.StartAddress a non-public setter, yet ReadAtAddress reads the address from it.
-    // Setting it through reflection on a boxed copy is the least fragile way in; the type initializer fails fast if
-    // a FASTER upgrade removes the property.
-    private static readonly System.Reflection.PropertyInfo StartAddressProperty =
-        typeof(ReadOptions).GetProperty(nameof(ReadOptions.StartAddress)) ?? throw new MissingMemberException("ReadOptions.StartAddress");
+    // FASTER 2.6.5 gives ReadOptions.StartAddress a non-public setter, yet ReadAtAddress reads the address from it. An
+    // open delegate over that setter sets it on the caller's copy without boxing; creating it fails fast (type
+    // initializer) if a FASTER upgrade removes the property.
+    private delegate void ReadOptionsSetter(ref ReadOptions options, long address);
 
-    private static ReadOptions ReadOptionsAt(long address)
-    {
-        object boxed = new ReadOptions();
-        StartAddressProperty.SetValue(boxed, address);
-        return (ReadOptions)boxed;
-    }
+    private static readonly ReadOptionsSetter SetStartAddress =
+        (typeof(ReadOptions).GetProperty(nameof(ReadOptions.StartAddress))?.GetSetMethod(nonPublic: true)
+            ?? throw new MissingMemberException("ReadOptions.StartAddress")).CreateDelegate<ReadOptionsSetter>();
 
     /// <summary>The record a read copied out: in the caller's span, or in a buffer from the memory pool.</summary>
     private static ReadOnlySpan<byte> OutputBytes(ref SpanByteAndMemory output) =>

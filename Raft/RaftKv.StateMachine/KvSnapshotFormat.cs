@@ -14,6 +14,7 @@ internal sealed class KvSnapshotWriter : IDisposable
 {
     private readonly Stream _destination;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private byte[] _entry = new byte[1024];
 
     /// <summary>Writes the header; then call <see cref="WriteRecord"/> exactly <paramref name="keyCount"/> times in ascending key order, then <see cref="Finish"/>.</summary>
     public KvSnapshotWriter(Stream destination, ulong index, SessionTableImage sessions, ulong keyCount)
@@ -32,17 +33,25 @@ internal sealed class KvSnapshotWriter : IDisposable
         Append(number);
     }
 
+    /// <summary>Bytes of keys and records written so far (the live data's size).</summary>
+    public long RecordBytes { get; private set; }
+
     /// <summary>One key and its record ([createIndex][modIndex][value], as stored).</summary>
     public void WriteRecord(ReadOnlySpan<byte> key, ReadOnlySpan<byte> record)
     {
-        Span<byte> length = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)key.Length);
-        Append(length);
-        Append(key);
-        Append(record[..KvApply.RecordVersionBytes]);
-        BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)(record.Length - KvApply.RecordVersionBytes));
-        Append(length);
-        Append(record[KvApply.RecordVersionBytes..]);
+        // One hash update and one write per key (each call into the hash has a fixed cost): the entry is laid out in
+        // a reused buffer first.
+        int versions = KvApply.RecordVersionBytes;
+        int size = 4 + key.Length + versions + 4 + (record.Length - versions);
+        if (_entry.Length < size) _entry = new byte[Math.Max(size, 2 * _entry.Length)];
+        Span<byte> entry = _entry.AsSpan(0, size);
+        BinaryPrimitives.WriteUInt32LittleEndian(entry, (uint)key.Length);
+        key.CopyTo(entry[4..]);
+        record[..versions].CopyTo(entry[(4 + key.Length)..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(entry[(4 + key.Length + versions)..], (uint)(record.Length - versions));
+        record[versions..].CopyTo(entry[(8 + key.Length + versions)..]);
+        Append(entry);
+        RecordBytes += key.Length + record.Length;
     }
 
     public void Finish() => _destination.Write(_hash.GetHashAndReset());

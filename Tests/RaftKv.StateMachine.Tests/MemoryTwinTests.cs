@@ -62,6 +62,47 @@ public sealed class MemoryTwinTests : IDisposable
     }
 
     [Fact]
+    public void Snapshots_order_keys_that_share_their_first_bytes_and_carry_large_records_and_records_on_disk_like_the_twin()
+    {
+        // FASTER's snapshot sorts keys by their first eight bytes and compares whole keys only on ties, and copies each
+        // record into a 4 KB stack buffer (a pooled one when larger, a disk read when the record left memory): keys
+        // that differ only past byte 8, prefixes of other keys, zero bytes and high bytes, and records of every size,
+        // must come out byte for byte as the twin's plain sort writes them.
+        using var faster = FasterKvStateMachine.Open(_temp.Sub("faster"), Driver.SmallOptions);
+        using var memory = new MemoryKvStateMachine(Driver.SmallOptions);
+        var random = new Random(7);
+        string[] stems = ["", "a", "ab", "abcdefg", "abcdefgh", "abcdefgh\0", "abcdefghi", "abcdefghij", "abcdefgh\u00ff", "b", "\0", "\u00ff\u00ff"];
+        var keys = new List<byte[]>();
+        foreach (string stem in stems)
+        {
+            for (int suffix = 0; suffix < 4; suffix++) keys.Add(Driver.Bytes(stem + new string('x', suffix)));
+        }
+        keys.RemoveAll(key => key.Length == 0);
+        ulong index = 1;
+        faster.Apply(LogEntry.Command(index, 1, KvCommand.RegisterSession(1).Encode()));
+        memory.Apply(LogEntry.Command(index, 1, KvCommand.RegisterSession(1).Encode()));
+        // Enough writes to push most records out of FASTER's 256 KB of memory onto disk.
+        for (int round = 0; round < 40; round++)
+        {
+            foreach (byte[] key in keys)
+            {
+                index++;
+                int size = random.Next(4) == 0 ? random.Next(4_000, 16 * 1024) : random.Next(0, 64);
+                byte[] value = new byte[size];
+                random.NextBytes(value);
+                LogEntry entry = LogEntry.Command(index, 1, KvCommand.Put(1, index, 1, key, value).Encode());
+                Assert.True(KvReply.TryDecode(faster.Apply(entry), out var reply) && reply.Status == KvStatus.Ok, $"put {index} failed");
+                memory.Apply(entry);
+            }
+        }
+        Assert.True(faster.LogSizeBytes > Driver.SmallOptions.LogMemorySizeBytes, "the test needs records on disk");
+
+        byte[] fasterSnapshot = SnapshotOf(faster);
+        Assert.Equal(memory.SnapshotBytes(), fasterSnapshot);
+        Assert.Equal((ulong)keys.Count, FasterKvStateMachine.VerifySnapshot(index, new MemoryStream(fasterSnapshot), Driver.SmallOptions));
+    }
+
+    [Fact]
     public void A_retry_is_answered_from_the_session_table_unless_the_test_fault_is_on()
     {
         foreach (bool fault in new[] { false, true })
