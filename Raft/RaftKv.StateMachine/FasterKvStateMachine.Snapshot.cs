@@ -105,8 +105,8 @@ public sealed partial class FasterKvStateMachine
     }
 
     /// <summary>A captured image over a leased FASTER store; see <see cref="TakeSnapshot"/> for why it stays consistent.</summary>
-    /// <summary>Records up to this size are copied into the stack while a snapshot image is written.</summary>
-    private const int RecordScratchBytes = 4096;
+    /// <summary>Records a snapshot image reads by address before writing them (records on disk are read together).</summary>
+    private const int ReadWindow = 64;
 
     /// <summary>A live key and its record's address, ordered by the key's bytes (its first eight bytes, big-endian, first).</summary>
     private readonly struct LiveKey(byte[] key, long address) : IComparable<LiveKey>
@@ -162,17 +162,35 @@ public sealed partial class FasterKvStateMachine
 
             using var writer = new KvSnapshotWriter(destination, index, sessions, (ulong)latest.Count);
 
-            // Pass 2: in key order, read each record by address. Memory is O(keys), not O(data); a record is read
-            // into a stack buffer (a pooled one when it is larger) and written out from there.
+            // Pass 2: in key order, read each record by address, a window of keys at a time (records on disk are
+            // read together). Memory is O(keys) plus one window of records, not O(data).
             var session = store.RentReader();
-            Span<byte> scratch = stackalloc byte[RecordScratchBytes];
+            var addresses = new long[ReadWindow];
+            var outputs = new SpanByteAndMemory[ReadWindow];
+            var found = new bool[ReadWindow];
             try
             {
-                foreach (LiveKey live in ordered)
+                for (int start = 0; start < ordered.Length; start += ReadWindow)
                 {
-                    bool found = FasterStore.ReadAtAddress(session, live.Address, scratch, (writer, live.Key),
-                        static (record, target) => target.writer.WriteRecord(target.Key, record));
-                    if (!found) throw new InvalidOperationException($"snapshot record at address {live.Address} vanished");
+                    int count = Math.Min(ReadWindow, ordered.Length - start);
+                    for (int i = 0; i < count; i++) addresses[i] = ordered[start + i].Address;
+                    try
+                    {
+                        FasterStore.ReadAtAddresses(session, addresses.AsSpan(0, count), outputs.AsSpan(0, count), found.AsSpan(0, count));
+                        for (int i = 0; i < count; i++)
+                        {
+                            if (!found[i]) throw new InvalidOperationException($"snapshot record at address {addresses[i]} vanished");
+                            writer.WriteRecord(ordered[start + i].Key, FasterStore.OutputBytes(ref outputs[i]));
+                        }
+                    }
+                    finally
+                    {
+                        for (int i = 0; i < count; i++)
+                        {
+                            outputs[i].Memory?.Dispose();
+                            outputs[i] = default;
+                        }
+                    }
                 }
             }
             finally

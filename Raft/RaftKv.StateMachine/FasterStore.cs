@@ -167,28 +167,37 @@ internal sealed class FasterStore
     }
 
     /// <summary>
-    /// Reads the record stored at a log address (snapshots know where each live record is) and hands its bytes to
-    /// <paramref name="use"/>: copied into <paramref name="scratch"/> when it fits (a fixed buffer: stack memory), else
-    /// into a pooled buffer that goes back afterwards. Nothing is allocated per record. False: no record there.
+    /// Reads the records stored at <paramref name="addresses"/> (snapshots know where each live record is) into
+    /// <paramref name="outputs"/>, pooled memory the caller disposes (<see cref="OutputBytes"/> gives the bytes);
+    /// <paramref name="found"/> is false where no record is. Every read starts before any is waited for, so records
+    /// that left memory come from disk together rather than one wait each.
     /// </summary>
-    public static bool ReadAtAddress<TState>(KvSession session, long address, Span<byte> scratch, TState state, ReadOnlySpanAction<byte, TState> use)
+    public static void ReadAtAddresses(KvSession session, ReadOnlySpan<long> addresses, Span<SpanByteAndMemory> outputs, Span<bool> found)
     {
-        SpanByte input = default;
-        SpanByteAndMemory output = new(SpanByte.FromFixedSpan(scratch));
-        ReadOptions readOptions = default;
-        SetStartAddress(ref readOptions, address);
-        var status = session.ReadAtAddress(ref input, ref output, ref readOptions, Empty.Default, 0);
-        try
+        Dictionary<long, int>? pendingAt = null;
+        for (int i = 0; i < addresses.Length; i++)
         {
-            if (status.IsPending) CompletePendingRead(session, ref status, ref output);
-            if (!status.Found) return false;
-            use(OutputBytes(ref output), state);
-            return true;
+            SpanByte input = default;
+            outputs[i] = default;
+            ReadOptions readOptions = default;
+            SetStartAddress(ref readOptions, addresses[i]);
+            Status status = session.ReadAtAddress(ref input, ref outputs[i], ref readOptions, Empty.Default, 0);
+            if (status.IsPending) (pendingAt ??= [])[addresses[i]] = i;
+            else found[i] = status.Found;
         }
-        finally
+        if (pendingAt is null) return;
+        session.CompletePendingWithOutputs(out var completed, wait: true);
+        using (completed)
         {
-            output.Memory?.Dispose();
+            while (completed.Next())
+            {
+                int i = pendingAt[completed.Current.RecordMetadata.Address];
+                outputs[i] = completed.Current.Output;
+                found[i] = completed.Current.Status.Found;
+                pendingAt.Remove(completed.Current.RecordMetadata.Address);
+            }
         }
+        Invariant(pendingAt.Count == 0, "a pending read at an address completed without an output");
     }
 
     // FASTER 2.6.5 gives ReadOptions.StartAddress a non-public setter, yet ReadAtAddress reads the address from it. An
@@ -201,7 +210,7 @@ internal sealed class FasterStore
             ?? throw new MissingMemberException("ReadOptions.StartAddress")).CreateDelegate<ReadOptionsSetter>();
 
     /// <summary>The record a read copied out: in the caller's span, or in a buffer from the memory pool.</summary>
-    private static ReadOnlySpan<byte> OutputBytes(ref SpanByteAndMemory output) =>
+    public static ReadOnlySpan<byte> OutputBytes(ref SpanByteAndMemory output) =>
         output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
 
     private static byte[]? TakeOutput(Status status, ref SpanByteAndMemory output)

@@ -64,8 +64,8 @@ public sealed class MemoryTwinTests : IDisposable
     [Fact]
     public void Snapshots_order_keys_that_share_their_first_bytes_and_carry_large_records_and_records_on_disk_like_the_twin()
     {
-        // FASTER's snapshot sorts keys by their first eight bytes and compares whole keys only on ties, and copies each
-        // record into a 4 KB stack buffer (a pooled one when larger, a disk read when the record left memory): keys
+        // FASTER's snapshot sorts keys by their first eight bytes and compares whole keys only on ties, and reads the
+        // records by address a window at a time (those that left memory from disk, completing in any order): keys
         // that differ only past byte 8, prefixes of other keys, zero bytes and high bytes, and records of every size,
         // must come out byte for byte as the twin's plain sort writes them.
         using var faster = FasterKvStateMachine.Open(_temp.Sub("faster"), Driver.SmallOptions);
@@ -81,21 +81,31 @@ public sealed class MemoryTwinTests : IDisposable
         ulong index = 1;
         faster.Apply(LogEntry.Command(index, 1, KvCommand.RegisterSession(1).Encode()));
         memory.Apply(LogEntry.Command(index, 1, KvCommand.RegisterSession(1).Encode()));
-        // Enough writes to push most records out of FASTER's 256 KB of memory onto disk.
-        for (int round = 0; round < 40; round++)
+        void Put(byte[] key, byte[] value)
+        {
+            index++;
+            LogEntry entry = LogEntry.Command(index, 1, KvCommand.Put(1, index, 1, key, value).Encode());
+            Assert.True(KvReply.TryDecode(faster.Apply(entry), out var reply) && reply.Status == KvStatus.Ok, $"put {index} failed");
+            memory.Apply(entry);
+        }
+        for (int round = 0; round < 3; round++)
         {
             foreach (byte[] key in keys)
             {
-                index++;
-                int size = random.Next(4) == 0 ? random.Next(4_000, 16 * 1024) : random.Next(0, 64);
-                byte[] value = new byte[size];
+                byte[] value = new byte[random.Next(4) == 0 ? random.Next(4_000, 16 * 1024) : random.Next(0, 64)];
                 random.NextBytes(value);
-                LogEntry entry = LogEntry.Command(index, 1, KvCommand.Put(1, index, 1, key, value).Encode());
-                Assert.True(KvReply.TryDecode(faster.Apply(entry), out var reply) && reply.Status == KvStatus.Ok, $"put {index} failed");
-                memory.Apply(entry);
+                Put(key, value);
             }
         }
-        Assert.True(faster.LogSizeBytes > Driver.SmallOptions.LogMemorySizeBytes, "the test needs records on disk");
+        // Then enough new keys to push every record above out of FASTER's 256 KB of memory onto disk: the snapshot
+        // reads those back from disk.
+        long writtenBefore = faster.LogSizeBytes;
+        for (int filler = 0; filler < 48; filler++)
+        {
+            keys.Add(Driver.Bytes($"~filler-{filler}"));
+            Put(keys[^1], new byte[8 * 1024]);
+        }
+        Assert.True(faster.LogSizeBytes - writtenBefore > Driver.SmallOptions.LogMemorySizeBytes, "the test needs the records above on disk");
 
         byte[] fasterSnapshot = SnapshotOf(faster);
         Assert.Equal(memory.SnapshotBytes(), fasterSnapshot);
