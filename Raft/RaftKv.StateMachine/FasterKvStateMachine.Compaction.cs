@@ -138,4 +138,12 @@ public sealed partial class FasterKvStateMachine
 
     /// <summary>Remembers how many record bytes the latest snapshot held: the live data that compaction measures the log against.</summary>
     private void NoteLiveBytes(long recordBytes) => Volatile.Write(ref _liveBytesEstimate, recordBytes);
+
+    // Keys in the latest snapshot written: the next image sizes its key dictionary for about as many, instead of
+    // growing it (and copying it) a score of times on the way.
+    private int _liveKeysEstimate;
+
+    private void NoteLiveKeys(int keys) => Volatile.Write(ref _liveKeysEstimate, keys);
+
+    private int LiveKeysEstimate => Volatile.Read(ref _liveKeysEstimate);
 }

@@ -142,7 +142,8 @@ public sealed partial class FasterKvStateMachine
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
             // Pass 1: the address of the latest record of every live key below the captured tail.
-            var latest = new Dictionary<byte[], long>(ByteArrayComparer.Instance);
+            int expectedKeys = owner.LiveKeysEstimate;
+            var latest = new Dictionary<byte[], long>(expectedKeys + expectedKeys / 8, ByteArrayComparer.Instance);
             var bySpan = latest.GetAlternateLookup<ReadOnlySpan<byte>>();
             using (var iterator = store.Kv.Log.Scan(beginAddress, tailAddress))
             {
@@ -199,6 +200,7 @@ public sealed partial class FasterKvStateMachine
             }
             writer.Finish();
             owner.NoteLiveBytes(writer.RecordBytes);
+            owner.NoteLiveKeys(ordered.Length);
         }
 
         public void Dispose()
