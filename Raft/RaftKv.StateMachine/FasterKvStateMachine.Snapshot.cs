@@ -104,7 +104,6 @@ public sealed partial class FasterKvStateMachine
         return keys;
     }
 
-    /// <summary>A captured image over a leased FASTER store; see <see cref="TakeSnapshot"/> for why it stays consistent.</summary>
     /// <summary>Records a snapshot image reads by address before writing them (records on disk are read together).</summary>
     private const int ReadWindow = 64;
 
@@ -129,6 +128,7 @@ public sealed partial class FasterKvStateMachine
             Prefix != other.Prefix ? Prefix.CompareTo(other.Prefix) : Key.AsSpan().SequenceCompareTo(other.Key);
     }
 
+    /// <summary>A captured image over a leased FASTER store; see <see cref="TakeSnapshot"/> for why it stays consistent.</summary>
     private sealed class FasterSnapshot(FasterKvStateMachine owner, FasterStore store, long beginAddress, long tailAddress, ulong index, SessionTableImage sessions)
         : IStateMachineSnapshot
     {
