@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Grpc.Core;
@@ -16,13 +17,17 @@ public sealed class KvGatewayMetrics : IDisposable
     private static readonly double[] SecondsBuckets =
         [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-    private readonly Counter<long> _requests;
+    // Requests by method, then by status code (0-16; others are counted as Unknown). The counter is observed when the
+    // meter is collected instead of recorded per request: a recorded measurement with tags costs a tag-set lookup in
+    // the exporter for every request (~0.5 us of a leader's CPU per write under the cluster benchmark), an
+    // increment here costs a dictionary lookup by method name.
+    private readonly ConcurrentDictionary<string, long[]> _requestCounts = new(StringComparer.Ordinal);
     private readonly Histogram<double> _seconds;
 
     public KvGatewayMetrics(IMeterFactory? meterFactory = null)
     {
         Meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _requests = Meter.CreateCounter<long>("raftkv.gateway.requests", unit: "{request}",
+        Meter.CreateObservableCounter("raftkv.gateway.requests", ObserveRequests, unit: "{request}",
             description: "Requests to raftkv.v1.KV by method and gRPC status code (status: OK, NOT_FOUND is OK, CANCELLED when the client gave up, ...).");
         _seconds = Meter.CreateHistogram("raftkv.gateway.request.duration", unit: "s",
             description: "Time from a request's arrival at this gateway to its answer, by method and gRPC status code.",
@@ -35,9 +40,24 @@ public sealed class KvGatewayMetrics : IDisposable
     /// <summary>Records one finished request that started at <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
     public void Finished(string method, StatusCode status, long startTimestamp)
     {
-        var tags = new TagList { { "method", method }, { "status", StatusName(status) } };
-        _requests.Add(1, tags);
-        _seconds.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+        int code = (int)status is >= 0 and < StatusCodes ? (int)status : (int)StatusCode.Unknown;
+        Interlocked.Increment(ref _requestCounts.GetOrAdd(method, static _ => new long[StatusCodes])[code]);
+        _seconds.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds,
+            new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("status", StatusName(status)));
+    }
+
+    private const int StatusCodes = (int)StatusCode.Unauthenticated + 1;
+
+    private IEnumerable<Measurement<long>> ObserveRequests()
+    {
+        foreach ((string method, long[] counts) in _requestCounts)
+        {
+            for (int code = 0; code < counts.Length; code++)
+            {
+                long count = Volatile.Read(ref counts[code]);
+                if (count > 0) yield return new Measurement<long>(count, new("method", method), new("status", StatusName((StatusCode)code)));
+            }
+        }
     }
 
     /// <summary>gRPC's canonical names (OK, UNAVAILABLE, ...), as grpc-go and the gRPC spec spell them.</summary>

@@ -67,7 +67,12 @@ public sealed class CancellationAndMetricsTests
             // The server notices the reset stream on its own schedule: wait for its verdict, then look at the log.
             await WaitUntilAsync(() => logs.Entries.Any(e => e.Category.EndsWith(nameof(KvGatewayService), StringComparison.Ordinal) && e.EventId.Id == 2005),
                 "the gateway recording the cancelled Get");
-            await WaitUntilAsync(() => { lock (requests) return requests.Contains(("Get", "CANCELLED")); }, "the cancelled Get being counted");
+            // The request counter is observable: a collection (a /metrics scrape) reads it.
+            await WaitUntilAsync(() =>
+            {
+                listener.RecordObservableInstruments();
+                lock (requests) return requests.Contains(("Get", "CANCELLED"));
+            }, "the cancelled Get being counted");
         }
 
         var failures = logs.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Message}").ToList();
