@@ -19,8 +19,8 @@ public sealed class KvGatewayMetrics : IDisposable
 
     // Requests by method, then by status code (0-16; others are counted as Unknown). The counter is observed when the
     // meter is collected instead of recorded per request: a recorded measurement with tags costs a tag-set lookup in
-    // the exporter for every request (~0.5 us of a leader's CPU per write under the cluster benchmark), an
-    // increment here costs a dictionary lookup by method name.
+    // the exporter for every request, an increment here a dictionary lookup by method name (perf of a leader under
+    // the cluster benchmark: these metrics with OpenTelemetry went from 1.05 to 0.86 us of CPU per write).
     private readonly ConcurrentDictionary<string, long[]> _requestCounts = new(StringComparer.Ordinal);
     private readonly Histogram<double> _seconds;
 
