@@ -199,11 +199,11 @@ public sealed partial class FasterKvStateMachine : IKvStateMachine, IKvRecordSto
     private static string GenerationName(long generation) => $"store-{generation:D6}";
 
     /// <summary>
-    /// Points CURRENT at <paramref name="generation"/>: the file's bytes are synced, the rename and the directory are
-    /// not. That is enough because the state machine is never the only copy: if a power loss undoes the rename (or
-    /// the new generation's files), the store opens the older generation or an empty one, its applied index is below
-    /// the WAL's snapshot, and the driver restores that snapshot again before it replays the log (RaftDriver's
-    /// constructor).
+    /// Points CURRENT at <paramref name="generation"/>. The new file's bytes are synced but its directory is not, so a
+    /// power loss may undo the rename (or lose the new generation's directory entries). That is enough because the
+    /// state machine is never the only copy: the store then opens the older generation or an empty one, its applied
+    /// index is below the WAL's snapshot, and the driver restores that snapshot again before it replays the log
+    /// (RaftDriver's constructor).
     /// </summary>
     private static void WriteCurrent(string directory, string generation)
     {
