@@ -76,9 +76,10 @@ public sealed class RaftKvClientOptions
     /// <summary>
     /// Turns Grpc.Net.Client's client-side load balancing off for channels on <paramref name="handler"/> (the switch
     /// Grpc.Net.Client reads from <see cref="SocketsHttpHandler.Properties"/>). A RaftKv channel has one address and the
-    /// client picks the address itself (leader hints), so the balancer's per-call pick, its subchannel bookkeeping and
-    /// the stream wrapper around every connection would be work without a purpose; without them connections are plain
-    /// <see cref="SocketsHttpHandler"/> ones. Channel connectivity state (<c>GrpcChannel.State</c>) is then unavailable.
+    /// client picks the address itself (leader hints), so the balancer's connection management and the stream wrapper
+    /// around every connection would be work without a purpose; without them connections are plain
+    /// <see cref="SocketsHttpHandler"/> ones (each call still passes Grpc.Net.Client's balancing handler, which picks
+    /// among the one address). Channel connectivity state (<c>GrpcChannel.State</c>) is then unavailable.
     /// </summary>
     public static SocketsHttpHandler WithoutGrpcLoadBalancing(SocketsHttpHandler handler)
     {

@@ -190,8 +190,9 @@ public sealed partial class PeerMesh : IAsyncDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(5),
         };
-        // One address per peer, and the mesh reconnects by itself: Grpc.Net.Client's load balancing (a pick per call,
-        // a wrapper around each connection's stream) would be work without a purpose on every message batch.
+        // One address per peer, and the mesh reconnects by itself: Grpc.Net.Client's load balancing (its own connection
+        // management, a wrapper around each connection's stream) would be work without a purpose on every message
+        // batch. The same switch as RaftKvClientOptions.WithoutGrpcLoadBalancing, which this library cannot reference.
         handler.Properties["__GrpcLoadBalancingDisabled"] = true;
         if (options.PeerTls is not null && address.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
