@@ -30,7 +30,10 @@ public sealed class SiloNode(NodeOptions options, ILoggerFactory loggerFactory, 
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<SiloNode>();
 
-    public NodeRuntime Runtime { get; } = new(options, loggerFactory, timeProvider, error => OnFatal(loggerFactory, options, lifetime, error))
+    // Raft's ticks fire when due: the silo's timer thread coalesces Orleans' timers of a quarter second and more, and an
+    // election or a heartbeat must not wait for company.
+    public NodeRuntime Runtime { get; } = new(options, loggerFactory, timeProvider is DedicatedTimerThread timers ? timers.Precise : timeProvider,
+        error => OnFatal(loggerFactory, options, lifetime, error))
     {
         MeshOptions = Security.SiloSecurity.MeshOptions(certificates, limits ?? new Security.LimitsOptions(), loggerFactory.CreateLogger("RaftKv.Silo.Security")),
     };

@@ -162,6 +162,24 @@ public sealed class DedicatedTimerThreadTests
     }
 
     [Fact]
+    public async Task A_timer_due_in_a_quarter_second_or_more_waits_within_its_slack_to_fire_with_another()
+    {
+        using var time = new DedicatedTimerThread();
+        var fired = new ConcurrentDictionary<string, (TimeSpan At, int Thread)>();
+        var clock = Stopwatch.StartNew();
+        // The 400 ms timer may fire up to 50 ms late; the Precise one comes due 30 ms after it, inside that slack.
+        using ITimer coalescable = time.CreateTimer(_ => fired["coalescable"] = (clock.Elapsed, Environment.CurrentManagedThreadId), null,
+            TimeSpan.FromMilliseconds(400), Timeout.InfiniteTimeSpan);
+        using ITimer precise = time.Precise.CreateTimer(_ => fired["precise"] = (clock.Elapsed, Environment.CurrentManagedThreadId), null,
+            TimeSpan.FromMilliseconds(430), Timeout.InfiniteTimeSpan);
+
+        await WaitUntilAsync(() => fired.Count == 2, "both timers fire");
+        // It did not fire alone when due: it fired at the other's wake-up, in the same thread-pool work item.
+        Assert.True(fired["coalescable"].At >= TimeSpan.FromMilliseconds(430), $"fired alone after {fired["coalescable"].At.TotalMilliseconds} ms");
+        Assert.Equal(fired["precise"].Thread, fired["coalescable"].Thread);
+    }
+
+    [Fact]
     public async Task A_disposed_provider_fires_nothing_more()
     {
         var time = new DedicatedTimerThread();
