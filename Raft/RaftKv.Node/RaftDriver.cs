@@ -56,6 +56,9 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Done, long StartTimestamp)> _reads = [];
     private readonly PriorityQueue<(TaskCompletionSource<ulong> Done, long StartTimestamp, ulong ReadIndex), ulong> _readsWaitingForApply = new();
     private Thread? _thread;
+    // Completed by the driver thread as it ends; StopAsync awaits it rather than blocking a thread-pool thread in Join
+    // (the silo keeps one minimum worker, and the checkpoint on stop needs the pool for FASTER's writes).
+    private readonly TaskCompletionSource _loopEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IRaftTransport? _transport;
     private SnapshotReceiver? _snapshotReceiver;
     private ITimer? _ticker;
@@ -156,7 +159,7 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     public void Start(IRaftTransport transport)
     {
         AttachCore(transport, useTimer: false);
-        _thread = new Thread(Loop) { IsBackground = true, Name = $"raft-driver-{_options.NodeId}" };
+        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"raft-driver-{_options.NodeId}" };
         _thread.Start();
     }
 
@@ -264,7 +267,19 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
         _stopped = true;
         _ticker?.Dispose();
         _inbox.Writer.TryComplete();
-        if (_thread is { IsAlive: true } thread) await Task.Run(() => thread.Join()).ConfigureAwait(false);
+        if (_thread is not null) await _loopEnded.Task.ConfigureAwait(false);
+    }
+
+    private void RunLoop()
+    {
+        try
+        {
+            Loop();
+        }
+        finally
+        {
+            _loopEnded.TrySetResult();
+        }
     }
 
     public void Dispose()

@@ -157,14 +157,22 @@ internal sealed class FasterStore
     /// <summary>Waits for a read that went to disk and takes its status and output.</summary>
     private static void CompletePendingRead(KvSession session, ref Status status, ref SpanByteAndMemory output)
     {
-        session.CompletePendingWithOutputs(out var completed, wait: true);
-        using (completed)
+        using (var completed = WaitForPendingReads(session))
         {
             Invariant(completed.Next(), "a pending read completed without an output");
             status = completed.Current.Status;
             output = completed.Current.Output;
         }
     }
+
+    /// <summary>
+    /// Waits for reads that went to disk, blocking on a task rather than in FASTER's own wait: a thread-pool thread
+    /// blocked on a task is seen by the pool, which adds a thread at once, and the device's reads run on the pool. The
+    /// silo keeps a minimum of one worker (idle CPU), so a wait the pool cannot see could leave the read it waits for
+    /// queued until the pool's starvation check adds a thread, about half a second later.
+    /// </summary>
+    private static CompletedOutputIterator<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty> WaitForPendingReads(KvSession session) =>
+        session.CompletePendingWithOutputsAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>
     /// Reads the records stored at <paramref name="addresses"/> (snapshots know where each live record is) into
@@ -186,8 +194,7 @@ internal sealed class FasterStore
             else found[i] = status.Found;
         }
         if (pendingAt is null) return;
-        session.CompletePendingWithOutputs(out var completed, wait: true);
-        using (completed)
+        using (var completed = WaitForPendingReads(session))
         {
             while (completed.Next())
             {
