@@ -56,8 +56,8 @@ public sealed partial class RaftDriver : IRaftKvNode, IPeerMessageHandler, IDisp
     private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Done, long StartTimestamp)> _reads = [];
     private readonly PriorityQueue<(TaskCompletionSource<ulong> Done, long StartTimestamp, ulong ReadIndex), ulong> _readsWaitingForApply = new();
     private Thread? _thread;
-    // Completed by the driver thread as it ends; StopAsync awaits it rather than blocking a thread-pool thread in Join
-    // (the silo keeps one minimum worker, and the checkpoint on stop needs the pool for FASTER's writes).
+    // Completed by the driver thread as it ends; StopAsync awaits it rather than blocking a thread-pool thread in Join,
+    // which the pool cannot see while the checkpoint on stop needs it for FASTER's device writes.
     private readonly TaskCompletionSource _loopEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IRaftTransport? _transport;
     private SnapshotReceiver? _snapshotReceiver;

@@ -167,9 +167,9 @@ internal sealed class FasterStore
 
     /// <summary>
     /// Waits for reads that went to disk, blocking on a task rather than in FASTER's own wait: a thread-pool thread
-    /// blocked on a task is seen by the pool, which adds a thread at once, and the device's reads run on the pool. The
-    /// silo keeps a minimum of one worker (idle CPU), so a wait the pool cannot see could leave the read it waits for
-    /// queued until the pool's starvation check adds a thread, about half a second later.
+    /// blocked on a task is seen by the pool, which adds a thread at once, and FASTER's device runs its reads on the
+    /// pool (Task.Run). With every worker in a wait the pool cannot see, the reads they wait for would stay queued until
+    /// the pool's starvation check adds a thread, about half a second later.
     /// </summary>
     private static CompletedOutputIterator<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty> WaitForPendingReads(KvSession session) =>
         session.CompletePendingWithOutputsAsync().AsTask().GetAwaiter().GetResult();
