@@ -108,11 +108,6 @@ public static class SiloHost
         NodeCertificates? certificates = LoadCertificates(security, options);
 
         builder.WebHost.ConfigureKestrel(kestrel => ListenOnNodePorts(kestrel, options, certificates, security, limits));
-        // Kestrel runs a connection's HTTP/2 framing and the request-body reads of its streams on the thread that
-        // completed the socket read instead of queueing each step to the thread pool: fewer hops and wake-ups per peer
-        // message (idle CPU, docs/architecture.md). "Unsafe" because code that blocks there stalls that connection;
-        // the peer and gateway handlers hand work to the node and await it.
-        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
