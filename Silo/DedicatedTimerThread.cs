@@ -12,7 +12,7 @@ namespace RaftKv.Silo;
 /// CLOCK_MONOTONIC_COARSE (4 ms resolution on the development machine). It wakes when the kernel's precise timeout
 /// ends, finds the timer not yet due by its coarse clock, sleeps 1 ms, often twice more, before it queues the callback;
 /// and the thread-pool worker that runs the callback wakes it once more to arm the next timer. An idle silo fires about
-/// 24 timers a second through Orleans alone (its thread-pool stall detector every 100 ms, the membership probes, the
+/// 18 timers a second through Orleans alone (its thread-pool stall detector every 100 ms, the membership probes, the
 /// local health monitor, the response-timeout sweep), so its timer thread woke 60-80 times a second; this thread wakes
 /// once per firing. The silo registers it as its <see cref="TimeProvider"/> (Orleans' timers and delays resolve it
 /// from DI).
