@@ -116,12 +116,6 @@ public static class SiloHost
         // Orleans' timers and delays (its membership ones fire ~15 times a second in an idle silo) and the node's clock
         // resolve the TimeProvider from DI; registered before anything adds TimeProvider.System.
         builder.Services.AddSingleton<TimeProvider>(_ => new DedicatedTimerThread());
-        // The pool's minimum of workers is one while the silo is quiet (idle CPU; see ThreadPoolFloor). Process-wide, so
-        // only here, in the silo executable: TestingHost silos share their test process's pool.
-        if (builder.Configuration.GetValue(ThreadPoolFloor.EnabledSetting, true))
-        {
-            builder.Services.AddHostedService(sp => new ThreadPoolFloor(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ThreadPoolFloor>>()));
-        }
         AddRaftKvHosting(builder.Services, options, certificates, limits);
         builder.UseOrleans(silo =>
         {

@@ -27,10 +27,4 @@ internal static partial class SiloLog
 
     [LoggerMessage(EventId = 4007, Level = LogLevel.Critical, Message = "node {NodeId} failed to start or stopped with an error")]
     public static partial void FailedToStart(ILogger logger, ulong nodeId, Exception error);
-
-    [LoggerMessage(EventId = 4009, Level = LogLevel.Debug, Message = "thread-pool minimum now {Workers} worker(s) ({WorkItemsPerSecond:0} work items a second)")]
-    public static partial void ThreadPoolFloorChanged(ILogger logger, int workers, double workItemsPerSecond);
-
-    [LoggerMessage(EventId = 4010, Level = LogLevel.Information, Message = "the runtime refused a thread-pool minimum of {Workers} (is DOTNET_ThreadPool_ForceMinWorkerThreads set?); the idle floor leaves the pool alone")]
-    public static partial void ThreadPoolFloorRefused(ILogger logger, int workers);
 }
