@@ -10,20 +10,23 @@ using RaftKv.TestingHost;
 // Lifecycle numbers for a 3-silo cluster of real processes (the README cluster's configuration: RaftKv clustering,
 // LAN membership timing).
 //   dotnet run -c Release --project bench/RaftKv.LifecycleBench -- [stop] [idle] [--trials 6] [--idle-seconds 30] [--rounds 3]
-//                                                                  [--settle-seconds 120] [--ports 28000-28999] [--etcd PATH]
+//                                                                  [--settle-seconds 600] [--ports 28000-28999] [--etcd PATH]
 //                                                                  [--silo-arg --RaftKv:Setting=value ...]
 // stop: SIGTERM one silo while its peers run (followers and the leader in turn), time until the process exits, restart
 //       it and wait until it is Active in Orleans' table again; a writer keeps one write in flight throughout, and every
 //       acknowledged write is read back at the end. Prints each trial and p50/max per role.
 // idle: CPU time (utime + stime from /proc/<pid>/stat) of each idle silo over --idle-seconds, as % of one core, after
 //       --settle-seconds (the first minutes of a silo are dominated by tiered JIT recompilation: perf showed ~77% of
-//       its samples in the JIT 40-60 s after start), and the same for each member of an idle 3-member etcd cluster
+//       its samples in the JIT 40-60 s after start, and periodic work of 10 s and more reaches its 30 calls only after
+//       5-10 minutes: at 120 s the JIT thread still took up to 0.47 points of a core in a 30 s window, at 600 s none;
+//       so the default measures a silo that has settled, as one idling for hours has), and the same for each member of
+//       an idle 3-member etcd cluster
 //       (when etcd is installed: apt-get install etcd-server) started beside the silos; --rounds windows of each,
 //       alternating, so both see the same machine. Each silo's number also says how much of it was its background
 //       tier-1 JIT thread (".NET Tiered Com"), which keeps recompiling for minutes as rarely-run code reaches its call
 //       counts.
 bool runStop = false, runIdle = false;
-int trials = 6, idleSeconds = 30, settleSeconds = 120, rounds = 3;
+int trials = 6, idleSeconds = 30, settleSeconds = 600, rounds = 3;
 var extraSiloArguments = new List<string>();
 (int First, int Last) ports = (28_000, 29_000);
 string etcd = "etcd";
@@ -43,7 +46,7 @@ for (int i = 0; i < args.Length; i++)
             ports = (f, l + 1); i++; break;
         case "--etcd" when value.Length > 0: etcd = value; i++; break;
         default:
-            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [stop] [idle] [--trials 6] [--idle-seconds 30] [--rounds 3] [--settle-seconds 120] [--ports 28000-28999] [--etcd PATH] [--silo-arg ARG ...]");
+            Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'\nusage: [stop] [idle] [--trials 6] [--idle-seconds 30] [--rounds 3] [--settle-seconds 600] [--ports 28000-28999] [--etcd PATH] [--silo-arg ARG ...]");
             return 2;
     }
 }
