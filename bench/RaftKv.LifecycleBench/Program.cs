@@ -20,9 +20,8 @@ using RaftKv.TestingHost;
 //       its samples in the JIT 40-60 s after start, and periodic work of 10 s and more reaches its 30 calls only after
 //       5-10 minutes: at 120 s the JIT thread still took up to 0.47 points of a core in a 30 s window, at 600 s none;
 //       so the default measures a silo that has settled, as one idling for hours has), and the same for each member of
-//       an idle 3-member etcd cluster
-//       (when etcd is installed: apt-get install etcd-server) started beside the silos; --rounds windows of each,
-//       alternating, so both see the same machine. Each silo's number also says how much of it was its background
+//       an idle 3-member etcd cluster (when etcd is installed: apt-get install etcd-server) started beside the silos;
+//       --rounds windows of each, alternating, so both see the same machine. Each silo's number also says how much of it was its background
 //       tier-1 JIT thread (".NET Tiered Com"), which keeps recompiling for minutes as rarely-run code reaches its call
 //       counts.
 bool runStop = false, runIdle = false;
