@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using RaftKv.Client;
 using RaftKv.Client.Protos;
+using RaftKv.Raft;
 using RaftKv.StateMachine;
 
 namespace RaftKv.ClientGateway;
@@ -87,52 +88,140 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         });
 
     public override Task<PutResponse> Put(PutRequest request, ServerCallContext context) =>
-        RunAsync(nameof(Put), isWrite: true, request, context, static (kv, r, o) => kv.PutAsync(r, o), async cancellationToken =>
-        {
-            var reply = await ProposeInSessionAsync(nameof(Put), request.SessionId,
-                now => KvCommand.Put(request.SessionId, request.Sequence, now, request.Key.Memory, request.Value.Memory), cancellationToken).ConfigureAwait(false);
-            return new PutResponse { CreateRevision = reply.Version.CreateIndex, ModRevision = reply.Version.ModIndex };
-        });
+        RunAsync(nameof(Put), isWrite: true, request, context, static (kv, r, o) => kv.PutAsync(r, o), cancellationToken => PutLocalAsync(request, cancellationToken));
 
     public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>
-        RunAsync(nameof(Delete), isWrite: true, request, context, static (kv, r, o) => kv.DeleteAsync(r, o), async cancellationToken =>
-        {
-            var reply = await ProposeInSessionAsync(nameof(Delete), request.SessionId,
-                now => KvCommand.Delete(request.SessionId, request.Sequence, now, request.Key.Memory), cancellationToken).ConfigureAwait(false);
-            return new DeleteResponse
-            {
-                Deleted = reply.Status == KvStatus.Ok,
-                CreateRevision = reply.Version.CreateIndex,
-                ModRevision = reply.Version.ModIndex,
-            };
-        });
+        RunAsync(nameof(Delete), isWrite: true, request, context, static (kv, r, o) => kv.DeleteAsync(r, o), cancellationToken => DeleteLocalAsync(request, cancellationToken));
 
     public override Task<CompareAndSwapResponse> CompareAndSwap(CompareAndSwapRequest request, ServerCallContext context) =>
-        RunAsync(nameof(CompareAndSwap), isWrite: true, request, context, static (kv, r, o) => kv.CompareAndSwapAsync(r, o), async cancellationToken =>
+        RunAsync(nameof(CompareAndSwap), isWrite: true, request, context, static (kv, r, o) => kv.CompareAndSwapAsync(r, o),
+            cancellationToken => CompareAndSwapLocalAsync(request, cancellationToken));
+
+    private async Task<PutResponse> PutLocalAsync(PutRequest request, CancellationToken cancellationToken)
+    {
+        var reply = await ProposeInSessionAsync(nameof(Put), request.SessionId,
+            now => KvCommand.Put(request.SessionId, request.Sequence, now, request.Key.Memory, request.Value.Memory), cancellationToken).ConfigureAwait(false);
+        return new PutResponse { CreateRevision = reply.Version.CreateIndex, ModRevision = reply.Version.ModIndex };
+    }
+
+    private async Task<DeleteResponse> DeleteLocalAsync(DeleteRequest request, CancellationToken cancellationToken)
+    {
+        var reply = await ProposeInSessionAsync(nameof(Delete), request.SessionId,
+            now => KvCommand.Delete(request.SessionId, request.Sequence, now, request.Key.Memory), cancellationToken).ConfigureAwait(false);
+        return new DeleteResponse
         {
-            string method = nameof(CompareAndSwap);
-            // One definition of which command a request means, shared with the fuzzed validation (KvRequestValidation).
-            KvValidation shape = KvRequestValidation.TryBuild(request, 0, out _);
-            if (!shape.IsValid) throw Invalid(method, shape.Reason);
-            KvCommand build(long now)
-            {
-                KvRequestValidation.TryBuild(request, now, out KvCommand? command);
-                return command!;
-            }
-            var reply = await ProposeInSessionAsync(method, request.SessionId, build, cancellationToken).ConfigureAwait(false);
-            var response = new CompareAndSwapResponse
-            {
-                Succeeded = reply.Status == KvStatus.Ok,
-                CreateRevision = reply.Version.CreateIndex,
-                ModRevision = reply.Version.ModIndex,
-            };
-            if (reply.Status == KvStatus.CasFailed && reply.Value is { } current)
-            {
-                response.CurrentExists = true;
-                response.CurrentValue = ByteString.CopyFrom(current.Span);
-            }
+            Deleted = reply.Status == KvStatus.Ok,
+            CreateRevision = reply.Version.CreateIndex,
+            ModRevision = reply.Version.ModIndex,
+        };
+    }
+
+    private async Task<CompareAndSwapResponse> CompareAndSwapLocalAsync(CompareAndSwapRequest request, CancellationToken cancellationToken)
+    {
+        string method = nameof(CompareAndSwap);
+        // One definition of which command a request means, shared with the fuzzed validation (KvRequestValidation).
+        KvValidation shape = KvRequestValidation.TryBuild(request, 0, out _);
+        if (!shape.IsValid) throw Invalid(method, shape.Reason);
+        KvCommand build(long now)
+        {
+            KvRequestValidation.TryBuild(request, now, out KvCommand? command);
+            return command!;
+        }
+        var reply = await ProposeInSessionAsync(method, request.SessionId, build, cancellationToken).ConfigureAwait(false);
+        var response = new CompareAndSwapResponse
+        {
+            Succeeded = reply.Status == KvStatus.Ok,
+            CreateRevision = reply.Version.CreateIndex,
+            ModRevision = reply.Version.ModIndex,
+        };
+        if (reply.Status == KvStatus.CasFailed && reply.Value is { } current)
+        {
+            response.CurrentExists = true;
+            response.CurrentValue = ByteString.CopyFrom(current.Span);
+        }
+        return response;
+    }
+
+    /// <summary>
+    /// Several sessions' writes in one call (see raftkv.proto): each runs exactly as its own call would, concurrently
+    /// (one session's gate each), and is counted under its own method; its failure becomes its result. The batch is
+    /// forwarded, or refused with the leader hint, as a whole when this node is not the leader.
+    /// </summary>
+    public override Task<WriteBatchResponse> WriteBatch(WriteBatchRequest request, ServerCallContext context) =>
+        RunAsync(nameof(WriteBatch), isWrite: true, request, context, static (kv, r, o) => kv.WriteBatchAsync(r, o), async cancellationToken =>
+        {
+            string? invalid = WriteBatchShapeError(request);
+            if (invalid is not null) throw Invalid(nameof(WriteBatch), invalid);
+            RaftStatus status = _node.Status;
+            if (status.Role != RaftRole.Leader) throw new NotLeaderException(status.Leader);
+            var results = new Task<WriteResult>[request.Ops.Count];
+            for (int i = 0; i < results.Length; i++) results[i] = RunBatchedAsync(request.Ops[i], cancellationToken);
+            var response = new WriteBatchResponse();
+            response.Results.AddRange(await Task.WhenAll(results).ConfigureAwait(false));
             return response;
         });
+
+    /// <summary>Most writes one WriteBatch may carry.</summary>
+    public const int MaxWriteBatchOps = 1024;
+
+    /// <summary>Why a batch is refused as a whole (empty, too large, an op without a write, one session twice), or null.</summary>
+    private static string? WriteBatchShapeError(WriteBatchRequest request)
+    {
+        if (request.Ops.Count == 0) return "WriteBatch needs at least one op";
+        if (request.Ops.Count > MaxWriteBatchOps) return $"WriteBatch carries at most {MaxWriteBatchOps} ops, got {request.Ops.Count}";
+        var sessions = new HashSet<ulong>();
+        for (int i = 0; i < request.Ops.Count; i++)
+        {
+            WriteOp op = request.Ops[i];
+            ulong session = op.OpCase switch
+            {
+                WriteOp.OpOneofCase.Put => op.Put.SessionId,
+                WriteOp.OpOneofCase.Delete => op.Delete.SessionId,
+                WriteOp.OpOneofCase.CompareAndSwap => op.CompareAndSwap.SessionId,
+                _ => ulong.MaxValue,
+            };
+            if (session == ulong.MaxValue) return $"WriteBatch op {i} carries no write (put, delete or compare_and_swap)";
+            // A session's writes are one at a time: two in one batch could reach the log in either order.
+            if (session != 0 && !sessions.Add(session)) return $"WriteBatch carries two writes of session {session}; send one write per session at a time";
+        }
+        return null;
+    }
+
+    /// <summary>One op of a WriteBatch, answered as its own call would be: its response, or its error with that call's trailers.</summary>
+    private async Task<WriteResult> RunBatchedAsync(WriteOp op, CancellationToken cancellationToken)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        string method = op.OpCase switch
+        {
+            WriteOp.OpOneofCase.Put => nameof(Put),
+            WriteOp.OpOneofCase.Delete => nameof(Delete),
+            _ => nameof(CompareAndSwap),
+        };
+        try
+        {
+            WriteResult result = op.OpCase switch
+            {
+                WriteOp.OpOneofCase.Put => new WriteResult { Put = await PutLocalAsync(op.Put, cancellationToken).ConfigureAwait(false) },
+                WriteOp.OpOneofCase.Delete => new WriteResult { Delete = await DeleteLocalAsync(op.Delete, cancellationToken).ConfigureAwait(false) },
+                _ => new WriteResult { CompareAndSwap = await CompareAndSwapLocalAsync(op.CompareAndSwap, cancellationToken).ConfigureAwait(false) },
+            };
+            _metrics.Finished(method, StatusCode.OK, start);
+            return result;
+        }
+        catch (Exception e) when (e is RpcException or NotLeaderException or UnavailableException && !cancellationToken.IsCancellationRequested)
+        {
+            RpcException failure = e switch
+            {
+                // Nothing was proposed; the client retries at the leader (a batch is forwarded only as a whole).
+                NotLeaderException notLeader => KvGatewayErrors.NotLeader(notLeader.LeaderHint, notLeader.LeaderHint == 0 ? null : _node.ClientAddressOf(notLeader.LeaderHint)),
+                UnavailableException unavailable => KvGatewayErrors.Unavailable(unavailable,
+                    unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint), unavailable.MayHaveBeenApplied),
+                _ => (RpcException)e,
+            };
+            _metrics.Finished(method, failure.StatusCode, start);
+            return new WriteResult { Error = KvMetadata.ToWriteError(failure) };
+        }
+    }
 
     /// <summary>
     /// Validates, then proposes one session command while holding that session's gate. Returns Ok, NotFound or

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using RaftKv.Client.Protos;
 
 namespace RaftKv.Client;
 
@@ -55,5 +56,29 @@ public static class KvMetadata
     {
         ArgumentNullException.ThrowIfNull(failure);
         return failure.Trailers.GetValue(MayHaveAppliedTrailer) != "false";
+    }
+
+    /// <summary>
+    /// A failed write of a WriteBatch as its result carries it: the status code and message, and the RaftKv trailers
+    /// (text ones; binary trailers are not part of the contract).
+    /// </summary>
+    public static WriteError ToWriteError(RpcException failure)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        var error = new WriteError { Code = (int)failure.StatusCode, Message = failure.Status.Detail ?? "" };
+        foreach (Metadata.Entry entry in failure.Trailers)
+        {
+            if (!entry.IsBinary) error.Trailers[entry.Key] = entry.Value;
+        }
+        return error;
+    }
+
+    /// <summary>The failure a write's own call would have ended with, from its WriteBatch result.</summary>
+    public static RpcException ToRpcException(WriteError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var trailers = new Metadata();
+        foreach ((string key, string value) in error.Trailers) trailers.Add(key, value);
+        return new RpcException(new Status((StatusCode)error.Code, error.Message), trailers);
     }
 }

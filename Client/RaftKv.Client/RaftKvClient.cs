@@ -104,7 +104,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         CancellationToken cancellationToken = default)
     {
         var request = new GetRequest { Key = ByteString.CopyFrom(key.Span), Consistency = (Consistency)(int)consistency };
-        var response = await CallAsync(static (kv, r, o) => kv.GetAsync(r, o), request, attempts: null, cancellationToken).ConfigureAwait(false);
+        var response = await CallAsync(static (kv, r, o) => kv.GetAsync(r, o), request, cancellationToken).ConfigureAwait(false);
         return response.Found ? ToItem(response.Kv) : null;
     }
 
@@ -117,7 +117,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         var request = new ScanRequest { Prefix = ByteString.CopyFrom(prefix.Span), Limit = (uint)limit, Consistency = (Consistency)(int)consistency };
-        var response = await CallAsync(static (kv, r, o) => kv.ScanAsync(r, o), request, attempts: null, cancellationToken).ConfigureAwait(false);
+        var response = await CallAsync(static (kv, r, o) => kv.ScanAsync(r, o), request, cancellationToken).ConfigureAwait(false);
         return response.Kvs.Select(ToItem).ToList();
     }
 
@@ -131,7 +131,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
     /// </summary>
     public Task<StatusResponse> StatusAsync(string? endpoint = null, CancellationToken cancellationToken = default)
     {
-        if (endpoint is null) return CallAsync(static (kv, r, o) => kv.StatusAsync(r, o), new StatusRequest(), attempts: null, cancellationToken);
+        if (endpoint is null) return CallAsync(static (kv, r, o) => kv.StatusAsync(r, o), new StatusRequest(), cancellationToken);
         return InvokeAsync(static (kv, r, o) => kv.StatusAsync(r, o), Channel(Normalize(endpoint)), new StatusRequest(), cancellationToken);
     }
 
@@ -264,7 +264,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         {
             if (_sessionId == 0)
             {
-                var registered = await CallAsync(static (kv, r, o) => kv.RegisterSessionAsync(r, o), new RegisterSessionRequest(), attempts: null, cancellationToken).ConfigureAwait(false);
+                var registered = await CallAsync(static (kv, r, o) => kv.RegisterSessionAsync(r, o), new RegisterSessionRequest(), cancellationToken).ConfigureAwait(false);
                 Volatile.Write(ref _sessionId, registered.SessionId);
                 _lastSequence = 0;
             }
@@ -274,7 +274,11 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             var attempts = new WriteAttempts();
             try
             {
-                return map(await CallAsync(method, request, attempts, cancellationToken).ConfigureAwait(false));
+                return map(await RetryAsync(endpoint => InvokeWriteAsync(method, endpoint, request, cancellationToken),
+                    static failure => IsRetryable(failure.StatusCode), failure =>
+                    {
+                        if (KvMetadata.MayHaveApplied(failure)) attempts.EarlierAttemptMayHaveApplied = true;
+                    }, cancellationToken).ConfigureAwait(false));
             }
             catch (RpcException expired) when (KvMetadata.IsSessionExpired(expired))
             {
@@ -309,17 +313,12 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         return new RpcException(failure.Status, trailers, failure.Message);
     }
 
-    /// <summary>One request with bounded retries of retryable failures; the request object (and so its sequence number) never changes.</summary>
+    /// <summary>One request with bounded retries of retryable failures; the request object never changes.</summary>
     private Task<TResponse> CallAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method, TRequest request,
-        WriteAttempts? attempts, CancellationToken cancellationToken)
+        CancellationToken cancellationToken)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse> =>
-        RetryAsync(endpoint => InvokeAsync(method, Channel(endpoint), request, cancellationToken),
-            static failure => IsRetryable(failure.StatusCode),
-            attempts is null ? null : failure =>
-            {
-                if (KvMetadata.MayHaveApplied(failure)) attempts.EarlierAttemptMayHaveApplied = true;
-            },
+        RetryAsync(endpoint => InvokeAsync(method, Channel(endpoint), request, cancellationToken), static failure => IsRetryable(failure.StatusCode), null,
             cancellationToken);
 
     /// <summary>
@@ -373,6 +372,37 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
             // A follower that forwarded the request to the leader names it: go there directly from now on.
             if (call.GetTrailers().GetValue(KvMetadata.LeaderEndpointTrailer) is { Length: > 0 } leader) Prefer(leader);
             return response;
+        }
+        catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the call was cancelled", cancelled, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// One attempt of a write: in a WriteBatch with other clients' writes when this client shares its handler (see
+    /// <see cref="RaftKvClientOptions.BatchWrites"/>), otherwise as its own call. Either way it ends as its own call
+    /// would: the same response, or the same <see cref="RpcException"/> with the same trailers.
+    /// </summary>
+    private async Task<TResponse> InvokeWriteAsync<TRequest, TResponse>(Func<KV.KVClient, TRequest, CallOptions, AsyncUnaryCall<TResponse>> method,
+        string endpoint, TRequest request, CancellationToken cancellationToken)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        WriteBatcher? batcher = _options is { BatchWrites: true, SharedHttpHandler: { } handler } ? WriteBatcher.For(handler, endpoint, _options.BearerToken) : null;
+        if (batcher is null || batcher.Unsupported || WriteBatcher.Op(request) is not { } op) return await InvokeAsync(method, Channel(endpoint), request, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            (WriteResult result, string? leader) = await batcher.WriteAsync(op.Op, op.Session,
+                _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken).ConfigureAwait(false);
+            // A follower that forwarded the batch to the leader names it: go there directly from now on.
+            if (leader is { Length: > 0 }) Prefer(leader);
+            return WriteBatcher.Response<TResponse>(result);
+        }
+        catch (RpcException unimplemented) when (unimplemented.StatusCode == StatusCode.Unimplemented && batcher.Unsupported)
+        {
+            // The gateway has no WriteBatch, so nothing was run: the write goes as a single call instead.
+            return await InvokeAsync(method, Channel(endpoint), request, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException cancelled) when (cancelled.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {

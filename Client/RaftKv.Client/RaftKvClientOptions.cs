@@ -30,6 +30,14 @@ public sealed class RaftKvClientOptions
     public HttpMessageHandler? SharedHttpHandler { get; set; }
 
     /// <summary>
+    /// With a <see cref="SharedHttpHandler"/>: the concurrent writes of all clients sharing it (and the same bearer
+    /// token) to one gateway go out together as WriteBatch calls, each write keeping its own session, result and
+    /// retries; a lone write is a batch of one. False sends every write as its own Put, Delete or CompareAndSwap call.
+    /// A gateway without WriteBatch (older versions) gets single calls either way.
+    /// </summary>
+    public bool BatchWrites { get; set; } = true;
+
+    /// <summary>
     /// CA certificates that an https:// gateway's certificate must chain to (only these are trusted; the system store
     /// is not consulted). Null: the system's trust store decides, as for any https:// address.
     /// </summary>
