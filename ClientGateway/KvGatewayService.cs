@@ -208,15 +208,18 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             _metrics.Finished(method, StatusCode.OK, start);
             return result;
         }
-        catch (Exception e) when (e is RpcException or NotLeaderException or UnavailableException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
+            // A write's failure stays its own: the others of the batch keep their outcomes.
             RpcException failure = e switch
             {
+                RpcException rpc => rpc,
                 // Nothing was proposed; the client retries at the leader (a batch is forwarded only as a whole).
                 NotLeaderException notLeader => KvGatewayErrors.NotLeader(notLeader.LeaderHint, notLeader.LeaderHint == 0 ? null : _node.ClientAddressOf(notLeader.LeaderHint)),
                 UnavailableException unavailable => KvGatewayErrors.Unavailable(unavailable,
                     unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint), unavailable.MayHaveBeenApplied),
-                _ => (RpcException)e,
+                // What gRPC answers a single call whose handler threw: UNKNOWN, with no may-have-applied trailer (unknown).
+                _ => new RpcException(new Status(StatusCode.Unknown, "Exception was thrown by handler.")),
             };
             _metrics.Finished(method, failure.StatusCode, start);
             return new WriteResult { Error = KvMetadata.ToWriteError(failure) };

@@ -49,6 +49,25 @@ public sealed class WriteBatchTests : SingleGatewayTest
     }
 
     [Fact]
+    public async Task A_write_that_fails_unexpectedly_reports_unknown_in_its_result_and_may_have_applied()
+    {
+        (var channel, var kv) = _server.CreateKvClient();
+        using var _ = channel;
+        ulong session = (await kv.RegisterSessionAsync(new RegisterSessionRequest())).SessionId;
+        _node.ProposeFault = new InvalidOperationException("the disk is on fire");
+        var batch = new WriteBatchRequest();
+        batch.Ops.Add(new WriteOp { Put = new PutRequest { SessionId = session, Sequence = 1, Key = Bytes("k"), Value = Bytes("v") } });
+
+        WriteBatchResponse response = await kv.WriteBatchAsync(batch);
+
+        // As a single call whose handler threw: UNKNOWN, nothing said about whether it was applied (so it may have been).
+        RpcException failure = KvMetadata.ToRpcException(response.Results.Single().Error);
+        Assert.Equal(StatusCode.Unknown, failure.StatusCode);
+        Assert.True(KvMetadata.MayHaveApplied(failure));
+        Assert.DoesNotContain("fire", failure.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_empty_batch_or_one_with_two_writes_of_a_session_is_refused_whole()
     {
         (var channel, var kv) = _server.CreateKvClient();
