@@ -61,32 +61,38 @@ internal sealed class WriteBatcher
         {
             var batch = new List<Pending>();
             var sessions = new HashSet<ulong>();
-            foreach (Pending pending in carried) Add(pending);
-            carried.Clear();
-            while (batch.Count < MaxOps && _queue.TryDequeue(out Pending? pending))
-            {
-                // A session's retry can only be queued once its previous attempt gave up; should both be here, they
-                // go in separate batches (a batch carries one write per session).
-                if (pending.Session != 0 && sessions.Contains(pending.Session)) carried.Add(pending);
-                else Add(pending);
-            }
+            int bytes = 0;
+            List<Pending> earlier = carried;
+            carried = [];
+            foreach (Pending pending in earlier) Place(pending);
+            while (batch.Count < MaxOps && carried.Count == 0 && _queue.TryDequeue(out Pending? pending)) Place(pending);
             if (batch.Count > 0)
             {
                 _ = SendAsync(batch);
                 continue;
             }
-            if (carried.Count > 0) continue;
             Volatile.Write(ref _draining, 0);
             // A write queued after the last dequeue but before the flag cleared found the flag set and scheduled nothing.
             if (_queue.IsEmpty || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return;
 
-            void Add(Pending pending)
+            // Into this batch, or the next one: a session's retry can only be queued once its previous attempt gave
+            // up, but should both be here they go separately (a batch carries one write per session); and a batch
+            // stays within MaxBytes unless one write alone is larger (it then goes alone, as its own call would).
+            void Place(Pending pending)
             {
-                if (pending.Cancellation.IsCancellationRequested) pending.Done.TrySetCanceled(pending.Cancellation);
+                if (pending.Cancellation.IsCancellationRequested)
+                {
+                    pending.Done.TrySetCanceled(pending.Cancellation);
+                }
+                else if (batch.Count == MaxOps || (pending.Session != 0 && sessions.Contains(pending.Session)) || (batch.Count > 0 && bytes + pending.Bytes > MaxBytes))
+                {
+                    carried.Add(pending);
+                }
                 else
                 {
                     batch.Add(pending);
                     sessions.Add(pending.Session);
+                    bytes += pending.Bytes;
                 }
             }
         }
@@ -94,6 +100,13 @@ internal sealed class WriteBatcher
 
     /// <summary>Writes per call, below the gateway's limit (1024).</summary>
     private const int MaxOps = 256;
+
+    /// <summary>
+    /// Bytes of writes per call: within the smallest message limit a gateway may be configured with
+    /// (RaftKv:Limits:ClientMaxReceiveMessageBytes, at least 64 KiB), so a batch is never refused for its size where
+    /// its writes one by one would not be.
+    /// </summary>
+    private const int MaxBytes = 60 * 1024;
 
     private async Task SendAsync(List<Pending> batch)
     {
@@ -164,6 +177,7 @@ internal sealed class WriteBatcher
         public ulong Session { get; } = session;
         public DateTime Deadline { get; } = deadline;
         public CancellationToken Cancellation { get; } = cancellation;
+        public int Bytes { get; } = op.CalculateSize();
         public TaskCompletionSource<(WriteResult, string?)> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -139,6 +139,32 @@ public sealed class WriteBatchTests : SingleGatewayTest
     }
 
     [Fact]
+    public async Task Large_writes_are_split_across_batches_that_stay_within_the_smallest_message_limit_a_gateway_may_have()
+    {
+        using var handler = new CountingHandler(new RaftKvClientOptions().CreateHttpHandler()) { MeasureWriteBatches = true };
+        var all = Enumerable.Range(0, 8).Select(_ => SharedClient(handler)).ToArray();
+        byte[] value = new byte[FakeRaftKvNode.SmallOptions.MaxValueBytes];
+        Random.Shared.NextBytes(value);
+        try
+        {
+            foreach (RaftKvClient client in all) await client.PutAsync("register", "x"); // sessions first, so the puts below start together
+            for (int round = 0; round < 5; round++)
+            {
+                await Task.WhenAll(all.Select((client, c) => client.PutAsync(Encoding.UTF8.GetBytes($"big{c}"), value)));
+            }
+        }
+        finally
+        {
+            foreach (RaftKvClient client in all) await client.DisposeAsync();
+        }
+
+        for (int c = 0; c < all.Length; c++) Assert.Equal(value, (await _client.GetAsync($"big{c}"))!.Value);
+        // 40 writes of 16 KiB: at most three fit in a call of 64 KiB (a gateway's smallest allowed message limit).
+        Assert.InRange(handler.LargestWriteBatchBytes, 1, 64 * 1024);
+        Assert.True(handler.Calls("/raftkv.v1.KV/WriteBatch") >= 40 / 3 + 8, $"{handler.Calls("/raftkv.v1.KV/WriteBatch")} WriteBatch calls");
+    }
+
+    [Fact]
     public async Task A_gateway_without_write_batch_gets_single_calls_and_the_write_is_applied_once()
     {
         // A gateway that predates WriteBatch answers UNIMPLEMENTED; nothing was run, so the client sends the write alone.
@@ -183,14 +209,32 @@ public sealed class WriteBatchTests : SingleGatewayTest
     {
         private readonly ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
 
+        private int _largestWriteBatchBytes;
+
         public bool RefuseWriteBatch { get; init; }
+
+        /// <summary>Buffers each WriteBatch request to record its size (<see cref="LargestWriteBatchBytes"/>).</summary>
+        public bool MeasureWriteBatches { get; init; }
+
+        public int LargestWriteBatchBytes => Volatile.Read(ref _largestWriteBatchBytes);
 
         public int Calls(string path) => _calls.GetValueOrDefault(path);
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             string path = request.RequestUri!.AbsolutePath;
             _calls.AddOrUpdate(path, 1, static (_, n) => n + 1);
+            if (MeasureWriteBatches && path.EndsWith("/WriteBatch", StringComparison.Ordinal))
+            {
+                byte[] body = await request.Content!.ReadAsByteArrayAsync(cancellationToken);
+                int seen;
+                while ((seen = Volatile.Read(ref _largestWriteBatchBytes)) < body.Length && Interlocked.CompareExchange(ref _largestWriteBatchBytes, body.Length, seen) != seen)
+                {
+                }
+                var buffered = new ByteArrayContent(body);
+                foreach (var header in request.Content.Headers) buffered.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                request.Content = buffered;
+            }
             if (RefuseWriteBatch && path.EndsWith("/WriteBatch", StringComparison.Ordinal))
             {
                 // gRPC's trailers-only response: status 200, grpc-status in the headers, no body.
@@ -198,9 +242,9 @@ public sealed class WriteBatchTests : SingleGatewayTest
                 refused.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
                 refused.Headers.Add("grpc-status", ((int)StatusCode.Unimplemented).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 refused.Headers.Add("grpc-message", "Method is unimplemented.");
-                return Task.FromResult(refused);
+                return refused;
             }
-            return base.SendAsync(request, cancellationToken);
+            return await base.SendAsync(request, cancellationToken);
         }
     }
 }
