@@ -215,7 +215,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             {
                 RpcException rpc => rpc,
                 // Nothing was proposed; the client retries at the leader (a batch is forwarded only as a whole).
-                NotLeaderException notLeader => KvGatewayErrors.NotLeader(notLeader.LeaderHint, notLeader.LeaderHint == 0 ? null : _node.ClientAddressOf(notLeader.LeaderHint)),
+                NotLeaderException { LeaderHint: 0 } => KvGatewayErrors.Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false),
+                NotLeaderException notLeader => KvGatewayErrors.NotLeader(notLeader.LeaderHint, _node.ClientAddressOf(notLeader.LeaderHint)),
                 UnavailableException unavailable => KvGatewayErrors.Unavailable(unavailable,
                     unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint), unavailable.MayHaveBeenApplied),
                 // What gRPC answers a single call whose handler threw: UNKNOWN, with no may-have-applied trailer (unknown).

@@ -6,6 +6,7 @@ using Grpc.Core;
 using RaftKv.Client;
 using RaftKv.Client.Protos;
 using RaftKv.Gateway.Tests.Infrastructure;
+using RaftKv.Node;
 
 namespace RaftKv.Gateway.Tests;
 
@@ -65,6 +66,28 @@ public sealed class WriteBatchTests : SingleGatewayTest
         Assert.Equal(StatusCode.Unknown, failure.StatusCode);
         Assert.True(KvMetadata.MayHaveApplied(failure));
         Assert.DoesNotContain("fire", failure.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0UL, "no leader")]
+    [InlineData(2UL, "the leader is node 2")]
+    public async Task A_write_that_finds_the_node_no_longer_leading_fails_alone_with_the_leader_hint(ulong newLeader, string says)
+    {
+        (var channel, var kv) = _server.CreateKvClient();
+        using var _ = channel;
+        ulong session = (await kv.RegisterSessionAsync(new RegisterSessionRequest())).SessionId;
+        _node.Addresses[2] = "http://127.0.0.1:2";
+        // Leadership lost between the batch's check and this write's proposal.
+        _node.ProposeFault = new NotLeaderException(newLeader);
+        var batch = new WriteBatchRequest();
+        batch.Ops.Add(new WriteOp { Put = new PutRequest { SessionId = session, Sequence = 1, Key = Bytes("k"), Value = Bytes("v") } });
+
+        RpcException failure = KvMetadata.ToRpcException((await kv.WriteBatchAsync(batch)).Results.Single().Error);
+
+        Assert.Equal(StatusCode.Unavailable, failure.StatusCode);
+        Assert.Contains(says, failure.Status.Detail, StringComparison.Ordinal);
+        Assert.False(KvMetadata.MayHaveApplied(failure));
+        Assert.Equal(newLeader == 0 ? null : "http://127.0.0.1:2", KvMetadata.LeaderEndpoint(failure));
     }
 
     [Fact]
