@@ -138,7 +138,7 @@ public sealed class ClusterGatewayService : Cluster.ClusterBase, IDisposable
     {
         if (leaderHint == 0 || leaderHint == _node.NodeId)
         {
-            throw KvGatewayErrors.Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false);
+            throw KvGatewayErrors.NoLeader();
         }
         string? address = _node.ClientAddressOf(leaderHint);
         if (address is null || context.RequestHeaders.GetValue(KvMetadata.NoForwardHeader) == "1" || !_options.ForwardToLeader)

@@ -27,6 +27,9 @@ internal static class KvGatewayErrors
         $"session expired: session {sessionId} expired or was never registered; register a new session", mayHaveApplied: false,
         new Metadata { { KvMetadata.SessionExpiredTrailer, "true" } });
 
+    /// <summary>No node is known to lead (or this node's view names itself): nothing was proposed.</summary>
+    public static RpcException NoLeader() => Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false);
+
     /// <summary>This node is not the leader and did not forward: nothing was proposed. Names the leader when known.</summary>
     public static RpcException NotLeader(ulong leaderId, string? leaderEndpoint)
     {

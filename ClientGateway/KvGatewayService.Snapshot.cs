@@ -31,14 +31,7 @@ public sealed partial class KvGatewayService
         try
         {
             RaftStatus status = _node.Status;
-            if (status.Role != RaftRole.Leader)
-            {
-                if (status.Leader == 0 || status.Leader == _node.NodeId)
-                {
-                    throw KvGatewayErrors.Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false);
-                }
-                throw KvGatewayErrors.NotLeader(status.Leader, _node.ClientAddressOf(status.Leader));
-            }
+            if (status.Role != RaftRole.Leader) throw NotLeaderRefusal(status.Leader);
             await _node.ReadIndexAsync(cancellationToken).ConfigureAwait(false);
             captured = await _node.CaptureSnapshotAsync(cancellationToken).ConfigureAwait(false);
         }

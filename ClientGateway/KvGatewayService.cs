@@ -173,14 +173,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         for (int i = 0; i < request.Ops.Count; i++)
         {
             WriteOp op = request.Ops[i];
-            ulong session = op.OpCase switch
-            {
-                WriteOp.OpOneofCase.Put => op.Put.SessionId,
-                WriteOp.OpOneofCase.Delete => op.Delete.SessionId,
-                WriteOp.OpOneofCase.CompareAndSwap => op.CompareAndSwap.SessionId,
-                _ => ulong.MaxValue,
-            };
-            if (session == ulong.MaxValue) return $"WriteBatch op {i} carries no write (put, delete or compare_and_swap)";
+            if (op.OpCase == WriteOp.OpOneofCase.None) return $"WriteBatch op {i} carries no write (put, delete or compare_and_swap)";
+            ulong session = op.SessionId;
             // A session's writes are one at a time: two in one batch could reach the log in either order.
             if (session != 0 && !sessions.Add(session)) return $"WriteBatch carries two writes of session {session}; send one write per session at a time";
         }
@@ -215,10 +209,8 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             {
                 RpcException rpc => rpc,
                 // Nothing was proposed; the client retries at the leader (a batch is forwarded only as a whole).
-                NotLeaderException { LeaderHint: 0 } => KvGatewayErrors.Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false),
-                NotLeaderException notLeader => KvGatewayErrors.NotLeader(notLeader.LeaderHint, _node.ClientAddressOf(notLeader.LeaderHint)),
-                UnavailableException unavailable => KvGatewayErrors.Unavailable(unavailable,
-                    unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint), unavailable.MayHaveBeenApplied),
+                NotLeaderException notLeader => NotLeaderRefusal(notLeader.LeaderHint),
+                UnavailableException unavailable => KvGatewayErrors.Unavailable(unavailable, LeaderAddress(unavailable.LeaderHint), unavailable.MayHaveBeenApplied),
                 // What gRPC answers a single call whose handler threw: UNKNOWN, with no may-have-applied trailer (unknown).
                 _ => new RpcException(new Status(StatusCode.Unknown, "Exception was thrown by handler.")),
             };
@@ -387,8 +379,7 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
             {
                 KvGatewayLog.Unavailable(_logger, method, unavailable.Message);
                 // A read never applies anything; a write lost to a leader change may still be committed by the next leader.
-                throw KvGatewayErrors.Unavailable(unavailable, unavailable.LeaderHint == 0 ? null : _node.ClientAddressOf(unavailable.LeaderHint),
-                    mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
+                throw KvGatewayErrors.Unavailable(unavailable, LeaderAddress(unavailable.LeaderHint), mayHaveApplied: isWrite && unavailable.MayHaveBeenApplied);
             }
             _metrics.Finished(method, StatusCode.OK, start);
             return response;
@@ -420,7 +411,7 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         if (leaderHint == 0 || leaderHint == _node.NodeId)
         {
             KvGatewayLog.Unavailable(_logger, method, "no leader");
-            throw KvGatewayErrors.Failure(StatusCode.Unavailable, "no leader; retry", mayHaveApplied: false);
+            throw KvGatewayErrors.NoLeader();
         }
         string? address = _node.ClientAddressOf(leaderHint);
         bool clientRefusesForwarding = context.RequestHeaders.GetValue(KvMetadata.NoForwardHeader) == "1";
@@ -449,6 +440,16 @@ public sealed partial class KvGatewayService : KV.KVBase, IDisposable
         context.ResponseTrailers.Add(KvMetadata.LeaderEndpointTrailer, address);
         return response;
     }
+
+    /// <summary>The gateway address of the node a hint names; null for no hint or an unknown address.</summary>
+    private string? LeaderAddress(ulong leaderHint) => leaderHint == 0 ? null : _node.ClientAddressOf(leaderHint);
+
+    /// <summary>
+    /// This node does not lead and does not forward this request: nothing was proposed. "No leader" when no other node
+    /// is known to lead, otherwise the leader's trailers.
+    /// </summary>
+    private RpcException NotLeaderRefusal(ulong leaderHint) =>
+        leaderHint == 0 || leaderHint == _node.NodeId ? KvGatewayErrors.NoLeader() : KvGatewayErrors.NotLeader(leaderHint, _node.ClientAddressOf(leaderHint));
 
     private RpcException Invalid(string method, string reason)
     {
