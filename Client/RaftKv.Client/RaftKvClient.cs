@@ -393,7 +393,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         if (batcher is null || batcher.Unsupported || WriteBatcher.Op(request) is not { } op) return await InvokeAsync(method, Channel(endpoint), request, cancellationToken).ConfigureAwait(false);
         try
         {
-            (WriteResult result, string? leader) = await batcher.WriteAsync(op.Op, op.Session,
+            (WriteResult result, string? leader) = await batcher.WriteAsync(op,
                 _timeProvider.GetUtcNow().UtcDateTime.AddMilliseconds(_options.AttemptTimeoutMs), cancellationToken).ConfigureAwait(false);
             // A follower that forwarded the batch to the leader names it: go there directly from now on.
             if (leader is { Length: > 0 }) Prefer(leader);

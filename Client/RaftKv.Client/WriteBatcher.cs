@@ -46,9 +46,9 @@ internal sealed class WriteBatcher
     /// Queues one write; completes with its result (and the leader endpoint a forwarding follower named), or fails as
     /// the whole batch's call failed. <paramref name="cancellationToken"/> gives up on this write only.
     /// </summary>
-    public Task<(WriteResult Result, string? LeaderEndpoint)> WriteAsync(WriteOp op, ulong session, DateTime deadline, CancellationToken cancellationToken)
+    public Task<(WriteResult Result, string? LeaderEndpoint)> WriteAsync(WriteOp op, DateTime deadline, CancellationToken cancellationToken)
     {
-        var pending = new Pending(op, session, deadline, cancellationToken);
+        var pending = new Pending(op, deadline, cancellationToken);
         _queue.Enqueue(pending);
         if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0) ThreadPool.UnsafeQueueUserWorkItem(static self => self.Drain(), this, preferLocal: false);
         return cancellationToken.CanBeCanceled ? pending.Done.Task.WaitAsync(cancellationToken) : pending.Done.Task;
@@ -162,19 +162,19 @@ internal sealed class WriteBatcher
             new Metadata { { KvMetadata.MayHaveAppliedTrailer, "true" } });
     }
 
-    /// <summary>The batch op of a single write's request, and its session.</summary>
-    public static (WriteOp Op, ulong Session)? Op(object request) => request switch
+    /// <summary>The batch op of a single write's request; null for a request that is not a write.</summary>
+    public static WriteOp? Op(object request) => request switch
     {
-        PutRequest put => (new WriteOp { Put = put }, put.SessionId),
-        DeleteRequest delete => (new WriteOp { Delete = delete }, delete.SessionId),
-        CompareAndSwapRequest cas => (new WriteOp { CompareAndSwap = cas }, cas.SessionId),
+        PutRequest put => new WriteOp { Put = put },
+        DeleteRequest delete => new WriteOp { Delete = delete },
+        CompareAndSwapRequest cas => new WriteOp { CompareAndSwap = cas },
         _ => null,
     };
 
-    private sealed class Pending(WriteOp op, ulong session, DateTime deadline, CancellationToken cancellation)
+    private sealed class Pending(WriteOp op, DateTime deadline, CancellationToken cancellation)
     {
         public WriteOp Op { get; } = op;
-        public ulong Session { get; } = session;
+        public ulong Session { get; } = op.SessionId;
         public DateTime Deadline { get; } = deadline;
         public CancellationToken Cancellation { get; } = cancellation;
         public int Bytes { get; } = op.CalculateSize();
