@@ -19,6 +19,15 @@ public sealed partial class FasterKvStateMachine
     /// checkpoint starts and left untouched until it ends. (FASTER's per-session serial numbers, CommitPoint, would
     /// only say which operations made it, not which log entries, since no-op and session-only entries issue no
     /// FASTER operation.)
+    /// Why the whole log is made read-only before the cut: after the cut, an update of a key whose record of the old
+    /// version lies in the log's mutable region must copy it to the tail, and FASTER (2.6.5) then seals the old record.
+    /// Recovery undoes the copy (it is past the cut), which makes the sealed record the key's latest again, but clears
+    /// seals only on the pages it loads into memory: below the recovered head address the seal stays on disk, and log
+    /// scans, which read those pages, skip sealed records. Snapshot images would lose the key, and lookup compaction
+    /// would drop its only live record (reads by key clear the seal and still find it). A record below the read-only
+    /// address is never sealed, and nothing of the old version is written after the cut, so with the read-only
+    /// address at the tail no record the checkpoint holds can be sealed. (The checkpoint folds the log over at the
+    /// tail anyway; this only does it before the cut instead of after.)
     /// </remarks>
     public Task<CheckpointResult> CheckpointAsync(CancellationToken cancellationToken = default)
     {
@@ -37,6 +46,7 @@ public sealed partial class FasterKvStateMachine
     {
         var store = _store;
         ulong index = AppliedIndex;
+        store.Kv.Log.ShiftReadOnlyAddress(store.Kv.Log.TailAddress, wait: false); // nothing sealed after the cut (remarks)
         store.Kv.CommitCookie = EncodeCookie(index, _sessions.Capture());
         long version = store.Kv.CurrentVersion;
         if (!store.Kv.TryInitiateFullCheckpoint(out _, CheckpointType.FoldOver))
