@@ -58,6 +58,9 @@ public static class KvMetadata
         return failure.Trailers.GetValue(MayHaveAppliedTrailer) != "false";
     }
 
+    /// <summary>The "authorization: Bearer" header every call of a client with <paramref name="token"/> sends; null without a token.</summary>
+    internal static Metadata? Authorization(string? token) => token is null ? null : new Metadata { { "authorization", "Bearer " + token } };
+
     /// <summary>
     /// A failed write of a WriteBatch as its result carries it: the status code and message, and the RaftKv trailers
     /// (text ones; binary trailers are not part of the contract).

@@ -42,7 +42,7 @@ public sealed class RaftKvClient : IAsyncDisposable, IDisposable
         _options = options;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _endpoints = options.Endpoints.Select(Normalize).Distinct(StringComparer.Ordinal).ToList();
-        _authorization = options.BearerToken is { } token ? new Metadata { { "authorization", "Bearer " + token } } : null;
+        _authorization = KvMetadata.Authorization(options.BearerToken);
     }
 
     /// <summary>The current session id, 0 before the first write or after the session expired.</summary>

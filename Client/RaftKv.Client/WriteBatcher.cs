@@ -36,8 +36,8 @@ internal sealed class WriteBatcher
 
     /// <summary>The batcher of <paramref name="address"/> for clients on <paramref name="handler"/> with <paramref name="token"/>.</summary>
     public static WriteBatcher For(HttpMessageHandler handler, string address, string? token) =>
-        Shared.GetValue(handler, static _ => new()).GetOrAdd((address, token), static (key, h) => new WriteBatcher(h, key.Address,
-            key.Token is null ? null : new Metadata { { "authorization", "Bearer " + key.Token } }), handler);
+        Shared.GetValue(handler, static _ => new()).GetOrAdd((address, token),
+            static (key, h) => new WriteBatcher(h, key.Address, KvMetadata.Authorization(key.Token)), handler);
 
     /// <summary>True once the gateway answered UNIMPLEMENTED (it predates WriteBatch): writes then go as single calls.</summary>
     public bool Unsupported => _unsupported;
@@ -123,8 +123,7 @@ internal sealed class WriteBatcher
             WriteBatchResponse response = await call.ResponseAsync.ConfigureAwait(false);
             if (response.Results.Count != batch.Count)
             {
-                Fail(batch, new RpcException(new Status(StatusCode.Internal, $"the gateway answered {response.Results.Count} results for a batch of {batch.Count} writes"),
-                    new Metadata { { KvMetadata.MayHaveAppliedTrailer, "true" } }));
+                Fail(batch, UnexpectedAnswer($"the gateway answered {response.Results.Count} results for a batch of {batch.Count} writes"));
                 return;
             }
             string? leader = call.GetTrailers().GetValue(KvMetadata.LeaderEndpointTrailer);
@@ -158,9 +157,12 @@ internal sealed class WriteBatcher
             WriteResult.ResultOneofCase.Error => throw KvMetadata.ToRpcException(result.Error),
             _ => null,
         };
-        return response as TResponse ?? throw new RpcException(new Status(StatusCode.Internal, $"the gateway answered a {result.ResultCase} result for a {typeof(TResponse).Name} write"),
-            new Metadata { { KvMetadata.MayHaveAppliedTrailer, "true" } });
+        return response as TResponse ?? throw UnexpectedAnswer($"the gateway answered a {result.ResultCase} result for a {typeof(TResponse).Name} write");
     }
+
+    /// <summary>A WriteBatch answer that does not fit its request: INTERNAL, and the writes may have been applied.</summary>
+    private static RpcException UnexpectedAnswer(string message) =>
+        new(new Status(StatusCode.Internal, message), new Metadata { { KvMetadata.MayHaveAppliedTrailer, "true" } });
 
     /// <summary>The batch op of a single write's request; null for a request that is not a write.</summary>
     public static WriteOp? Op(object request) => request switch
